@@ -1,0 +1,1 @@
+"""Source readers: one module per source family (read -> clean -> validate)."""

@@ -1,0 +1,38 @@
+"""Shared fixtures: the real raw files (fetched from the mirror on first use) and the crosswalk."""
+
+from __future__ import annotations
+
+import pytest
+
+from alliance_study import paths
+from alliance_study.registry import Registry, fetch
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    """The project registry with every raw file fetched and verified (copies from the mirror)."""
+    reg = Registry.load()
+    fetch(reg, paths.mirror_dir())
+    return reg
+
+
+@pytest.fixture(scope="session")
+def crosswalk(registry):
+    """District crosswalk built from the real Education Directory."""
+    from alliance_study.sources import directory
+
+    cw, _ = directory.load(registry)
+    return cw
+
+
+@pytest.fixture
+def write_raw(tmp_path):
+    """Write a small raw file (text, UTF-8 by default) under tmp_path and return its path."""
+
+    def _write(name: str, text: str, encoding: str = "utf-8"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode(encoding))
+        return path
+
+    return _write

@@ -82,13 +82,13 @@ def test_verified_path_refuses_a_file_changed_after_fetch(tmp_path):
     reg, mirror = _setup(tmp_path, {"h.csv": b"ok\n"})
     fetch(reg, mirror)
     (reg.raw_dir / "h.csv").write_bytes(b"tampered\n")
-    with pytest.raises(FetchError, match="h.csv: sha256 mismatch"):
+    with pytest.raises(FetchError, match=r"h\.csv: sha256 mismatch"):
         reg.verified_path(reg.entry("h.csv"))
 
 
 def test_verified_path_refuses_an_unfetched_file(tmp_path):
     reg, _ = _setup(tmp_path, {"i.csv": b"ok\n"})
-    with pytest.raises(FetchError, match="not fetched"):
+    with pytest.raises(FetchError, match=r"not fetched"):
         reg.verified_path(reg.entry("i.csv"))
 
 
@@ -97,7 +97,7 @@ def test_registry_rejects_malformed_hash_and_duplicates(tmp_path):
     write_registry([_entry("a.csv", b"1")], path)
     text = path.read_text()
     path.write_text(text + text.splitlines()[1] + "\n")
-    with pytest.raises(FetchError, match="duplicate path 'a.csv'"):
+    with pytest.raises(FetchError, match=r"duplicate path 'a\.csv'"):
         Registry.load(path)
     rows = list(csv.reader(text.splitlines()))
     rows[1][2] = "nothex"

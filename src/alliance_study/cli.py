@@ -42,7 +42,8 @@ def fetch(
     registry_path: Annotated[Path, typer.Option("--registry", help="Registry CSV.")] = paths.REGISTRY_PATH,
 ) -> None:
     """Copy (or download) every registered raw file into data/raw and verify its sha256."""
-    from .registry import Registry, fetch as do_fetch
+    from .registry import Registry
+    from .registry import fetch as do_fetch
 
     try:
         registry = Registry.load(registry_path)

@@ -81,7 +81,8 @@ KEY = ["district_code", "year"]
 ID_COLUMNS = [
     ColumnSpec("district_code", "string", "", "7-digit CSDE district code (first 3 digits: town or "
                "organization number; last 2: entity type)", "directory"),
-    ColumnSpec("year", "integer", "spring year", "Spring of the school year (2013 = 2012-13 = FY2013)", "panel"),
+    ColumnSpec("year", "integer", "spring year", "Spring of the school year (2013 = 2012-13 = FY2013)",
+               "panel"),
     ColumnSpec("district_name", "string", "", "District name (Education Directory 2022-23, or the name "
                "in the last export that listed it)", "directory"),
     ColumnSpec("entity_type", "string", "", "town_district, regional_district, charter, resc, "
@@ -203,7 +204,7 @@ def assemble(
         _check_output(out)
         d = out.district
         inside = d["year"].between(first_year, last_year)
-        assembly.append({"family": out.family, "rows": int(len(d)), "rows_in_panel_years": int(inside.sum()),
+        assembly.append({"family": out.family, "rows": len(d), "rows_in_panel_years": int(inside.sum()),
                          "rows_outside_panel_years": int((~inside).sum()),
                          "note": "kept in the family's long table" if (~inside).any() else ""})
         tables.append(d.loc[inside].set_index(KEY))

@@ -225,7 +225,7 @@ def fetch_one(
         else:
             try:
                 downloader(entry.upstream_url, tmp)
-            except Exception as exc:  # noqa: BLE001 - any network failure is reported the same way
+            except Exception as exc:
                 tried = f"mirror {source}" if source is not None else "no mirror"
                 raise FetchError(
                     f"{entry.path}: missing; not in the mirror ({tried}) and download of "

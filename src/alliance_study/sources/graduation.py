@@ -1,0 +1,303 @@
+"""Four-year cohort graduation: cohort size, graduates and rate by district and year.
+
+Sources (registry family ``graduation``):
+
+- CT-Data-Collaborative ``four-year-graduation-rates__YYYY-YY_all-students_grad.csv`` (2011-2019), raw
+  EdSight exports: two title lines, a blank line, a group header (``Graduates`` over the count and the
+  rate), the header, the data and one trailing blank line. 2010-11 to 2014-15 carry district names only;
+  from 2015-16 on a ``District Code`` column (``="0640011"``) is added. Suppression: ``*``.
+- ``..._grad_ct.csv``: the same layout with one ``State of Connecticut`` row (the state totals).
+- edbot317-source ``grad-2019-20.csv``, ``grad-2022-23.csv``, ``grad-2023-24.csv``: verified
+  transcriptions of later EdSight exports as plain CSV (``District,fiscal_year,cohort_count,
+  graduation_count,graduation_rate``), names only, suppressed cells left blank. They hold no state row,
+  so there are no state totals for 2020, 2023 and 2024 (none are computed; a state row would be used).
+
+Norwich and Winchester have no public high school of their own: their students attend the endowed
+academies, and their graduates are reported under Norwich Free Academy (9010022) and The Gilbert School
+(9020022). Those rows are kept under the academies' codes, not reassigned to the towns, because the
+academies also enrol students from neighbouring towns. (A small ``Norwich School District`` cohort in
+2011 and 2012, with a rate near 23%, is the town district's own alternative programme and is kept as
+reported.)
+
+Every row is checked for internal consistency: counts are whole and non-negative, graduates do not exceed
+the cohort, and the rate agrees with ``100 * graduates / cohort`` within :data:`RATE_TOLERANCE`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RawDataError
+from ..registry import Registry
+from .common import (
+    STATE_CODE,
+    ColumnSpec,
+    SourceOutput,
+    SourceReport,
+    apply_column_map,
+    check_unique,
+    decode,
+    parse_code,
+    read_export,
+    spring_year,
+    to_number,
+    year_from_path,
+)
+from .directory import Crosswalk
+
+FAMILY = "graduation"
+
+#: Raw label -> canonical name, for every layout seen (EdSight 2011-2015 without codes, 2016-2019 with
+#: codes, the state ``_ct`` files, and the edbot317 transcriptions). The EdSight group header
+#: ``Graduates`` is prefixed by :func:`~alliance_study.sources.common.read_export`.
+COLUMN_MAP: dict[str, str | None] = {
+    "District": "district_name",
+    "District Code": "district_code",
+    "Four-Year Cohort Count": "grad_cohort",
+    "Graduates | Graduation Count": "grad_count",
+    "Graduates | Graduation Rate": "grad_rate",
+    "fiscal_year": "fiscal_year",
+    "cohort_count": "grad_cohort",
+    "graduation_count": "grad_count",
+    "graduation_rate": "grad_rate",
+}
+
+#: Output measure columns, in order.
+MEASURES = ["grad_cohort", "grad_count", "grad_rate"]
+
+#: First spring year whose EdSight export carries a ``District Code`` column (2015-16); earlier exports
+#: have names only and are mapped through the crosswalk.
+FIRST_CODED_YEAR = 2016
+
+#: Suppression marks in the EdSight exports. An empty cell is not one of them (the exports write ``*``),
+#: so an empty cell in a data row means a damaged or cut row and raises.
+EDSIGHT_TOKENS = frozenset({"*", "N/A"})
+
+#: The edbot317 transcriptions leave suppressed cells blank (shared/data/MANIFEST.csv notes).
+TRANSCRIBED_TOKENS = frozenset({""})
+
+#: Largest allowed gap, in percentage points, between the published rate and 100 * graduates / cohort:
+#: the rate is published to one decimal (rounding error up to 0.05) plus a margin for EdSight's own
+#: rounding of the cohort adjustments.
+RATE_TOLERANCE = 0.15
+
+#: File-name ending of the state-total exports.
+STATE_FILE_SUFFIX = "_ct.csv"
+
+#: Where the data come from, for the data dictionary.
+SOURCE = (
+    "CSDE EdSight four-year graduation rates, all students: CT-Data-Collaborative/"
+    "four-year-grad-rates-by-all-students (2011-2019); edbot317-source/public-CT-ed-data transcriptions "
+    "(2020, 2023, 2024)"
+)
+
+#: Caveat shared by the column descriptions.
+_CAVEAT = (
+    " Norwich and Winchester graduates are reported under Norwich Free Academy (9010022) and The Gilbert "
+    "School (9020022). The class of 2020 finished during the COVID-19 school closures; no data for 2021-2022."
+)
+
+COLUMNS = [
+    ColumnSpec(
+        "grad_cohort", "number", "students",
+        "Four-year adjusted cohort: students who entered grade 9 four years earlier, adjusted for transfers."
+        + _CAVEAT,
+        SOURCE,
+    ),
+    ColumnSpec(
+        "grad_count", "number", "students",
+        "Cohort members who graduated with a regular diploma within four years." + _CAVEAT,
+        SOURCE,
+    ),
+    ColumnSpec(
+        "grad_rate", "number", "percent",
+        "Four-year cohort graduation rate (graduates / cohort, percent, as published)." + _CAVEAT,
+        SOURCE,
+    ),
+]
+
+
+def _header_line(rows_lines: list[int], path: Path, display: str) -> int:
+    """Line of the header row: just above the first data row, or the file's last line if none follow."""
+    if rows_lines:
+        return rows_lines[0] - 1
+    return max(len(decode(path, display).splitlines()), 1)
+
+
+def _map_columns(frame: pd.DataFrame, display: str, required: list[str], header_line: int) -> pd.DataFrame:
+    """:func:`apply_column_map` with :data:`COLUMN_MAP`, carrying the ``_line`` bookkeeping column.
+
+    ``apply_column_map`` looks every kept column up in the map, ``_line`` included, so the line numbers
+    are set aside and put back.
+    """
+    out = apply_column_map(frame.drop(columns="_line"), COLUMN_MAP, display, required=required,
+                           header_line=header_line)
+    out["_line"] = frame["_line"].to_numpy()
+    return out
+
+
+def _check_complete(path: Path, display: str, last_line: int, column: str) -> None:
+    """Raise if the file does not end with a line break (a download or copy cut mid-row)."""
+    if not path.read_bytes().endswith(b"\n"):
+        raise RawDataError(
+            display, "file ends without a line break: the last row looks cut off", row=last_line, column=column
+        )
+
+
+def _check_whole(values: pd.Series, lines: pd.Series, display: str, column: str) -> None:
+    """Raise naming the first count that is not a whole number."""
+    bad = values.notna() & (values != np.round(values))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise RawDataError(
+            display, f"count {values.iloc[i]} is not a whole number", row=int(lines.iloc[i]), column=column
+        )
+
+
+def read_grad_file(
+    path: Path,
+    display: str,
+    crosswalk: Crosswalk,
+    report: SourceReport,
+    year: int | None = None,
+) -> pd.DataFrame:
+    """Read one graduation file (EdSight export, state total or transcription).
+
+    Parameters
+    ----------
+    path
+        File to read.
+    display
+        Name for error messages and the report (the registry path); the year is taken from it.
+    crosswalk
+        District master list, for codes and for names in the names-only files.
+    report
+        Row accounting for this file; checked before returning.
+    year
+        Spring year; defaults to the school year in ``display`` (``2010-11`` -> 2011).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_code``, ``year``, ``grad_cohort``, ``grad_count``, ``grad_rate``, sorted by code. The
+        state total, if the file has one, is the row with code ``0000000``.
+
+    Raises
+    ------
+    RawDataError
+        On an unknown, renamed or missing column, a non-numeric or out-of-range value, a count that is
+        not whole, graduates above the cohort, a rate that disagrees with the counts, an unknown
+        district, a duplicate district, a year that disagrees with the file name, a non-state row in a
+        state file, a file without data rows or cut mid-row, or a file that is not UTF-8.
+    """
+    year = year_from_path(display) if year is None else int(year)
+    table = read_export(path, display, header_first=("District",))
+    header_line = _header_line(table.lines, path, display)
+    df = _map_columns(table.frame(), display, ["district_name", *MEASURES], header_line)
+    transcribed = "fiscal_year" in df.columns
+    if not transcribed and year >= FIRST_CODED_YEAR and not display.endswith(STATE_FILE_SUFFIX):
+        if "district_code" not in df.columns:
+            raise RawDataError(display, f"missing column 'District Code' (present from {FIRST_CODED_YEAR})",
+                               row=header_line, column="District Code")
+    if table.title:
+        # The title names the school year; it must agree with the file name.
+        title_year = spring_year(table.title[0], display, 1)
+        if title_year != year:
+            raise RawDataError(display, f"title says {title_year}, file name says {year}", row=1)
+    _check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
+
+    report.rows_read += len(df)
+    data_cols = [c for c in df.columns if c != "_line"]
+    blank = (df[data_cols] == "").all(axis=1)
+    report.drop("blank line", int(blank.sum()))
+    df = df[~blank].reset_index(drop=True)
+    if df.empty:
+        raise RawDataError(display, "no data rows after the header", row=header_line)
+
+    tokens = TRANSCRIBED_TOKENS if transcribed else EDSIGHT_TOKENS
+    if "district_code" in df.columns:
+        codes = [
+            crosswalk.check_code(parse_code(c, display, int(line), "District Code"), display, int(line),
+                                 "District Code")
+            for c, line in zip(df["district_code"], df["_line"], strict=True)
+        ]
+    else:
+        codes = list(crosswalk.codes_for_names(df["district_name"], df["_line"], display, "District"))
+    out = pd.DataFrame({"district_code": pd.Series(codes, dtype=str), "_line": df["_line"]})
+    if transcribed:
+        fy = to_number(df, "fiscal_year", display, report, tokens=frozenset())
+        off = fy != year
+        if off.any():
+            i = int(np.flatnonzero(off.to_numpy())[0])
+            raise RawDataError(display, f"fiscal_year {fy.iloc[i]:g} but the file is for {year}",
+                               row=int(df["_line"].iloc[i]), column="fiscal_year")
+    raw_label = {"grad_cohort": "cohort_count", "grad_count": "graduation_count",
+                 "grad_rate": "graduation_rate"} if transcribed else {
+        "grad_cohort": "Four-Year Cohort Count", "grad_count": "Graduates | Graduation Count",
+        "grad_rate": "Graduates | Graduation Rate"}
+    for col in MEASURES:
+        hi = 100.0 if col == "grad_rate" else None
+        out[col] = to_number(df, col, display, report, lo=0.0, hi=hi, tokens=tokens, label=raw_label[col])
+    for col in ("grad_cohort", "grad_count"):
+        _check_whole(out[col], out["_line"], display, raw_label[col])
+
+    over = out["grad_count"] > out["grad_cohort"]
+    if over.any():
+        i = int(np.flatnonzero(over.to_numpy())[0])
+        raise RawDataError(
+            display, f"graduates {out['grad_count'].iloc[i]:g} exceed the cohort {out['grad_cohort'].iloc[i]:g}",
+            row=int(out["_line"].iloc[i]), column=raw_label["grad_count"],
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        implied = 100.0 * out["grad_count"] / out["grad_cohort"]
+    gap = (implied - out["grad_rate"]).abs()
+    off = gap > RATE_TOLERANCE
+    if off.any():
+        i = int(np.flatnonzero(off.to_numpy())[0])
+        raise RawDataError(
+            display,
+            f"rate {out['grad_rate'].iloc[i]:g} disagrees with 100 * graduates / cohort = {implied.iloc[i]:.2f} "
+            f"(tolerance {RATE_TOLERANCE})",
+            row=int(out["_line"].iloc[i]), column=raw_label["grad_rate"],
+        )
+
+    is_state = out["district_code"] == STATE_CODE
+    if display.endswith(STATE_FILE_SUFFIX) and not is_state.all():
+        i = int(np.flatnonzero((~is_state).to_numpy())[0])
+        raise RawDataError(display, f"state-total file has a district row ({out['district_code'].iloc[i]})",
+                           row=int(out["_line"].iloc[i]), column="District")
+    check_unique(out, ["district_code"], display)
+    out.insert(1, "year", np.int64(year))
+    out["year"] = out["year"].astype("int64")
+    report.rows_kept += len(out)
+    report.check()
+    return out.drop(columns="_line").sort_values("district_code", ignore_index=True)
+
+
+def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
+    """Read every graduation file in the registry.
+
+    Returns
+    -------
+    SourceOutput
+        ``district``: one row per district and year (``grad_cohort``, ``grad_count``, ``grad_rate``);
+        ``state``: the state totals by year (2011-2019; later years have no state file).
+    """
+    frames: list[pd.DataFrame] = []
+    reports: list[SourceReport] = []
+    for entry in registry.files(FAMILY):
+        report = SourceReport(FAMILY, entry.path)
+        frames.append(read_grad_file(registry.verified_path(entry), entry.path, crosswalk, report))
+        reports.append(report)
+    if not frames:
+        raise RawDataError("registry", f"no files registered for family {FAMILY!r}")
+    rows = pd.concat(frames, ignore_index=True)
+    is_state = rows["district_code"] == STATE_CODE
+    district = rows[~is_state].sort_values(["district_code", "year"], ignore_index=True)
+    check_unique(district, ["district_code", "year"], f"{FAMILY} (all files)")
+    state = rows[is_state].drop(columns="district_code").sort_values("year", ignore_index=True)
+    check_unique(state, ["year"], f"{FAMILY} state totals (all files)")
+    return SourceOutput(FAMILY, district=district, state=state, reports=reports, columns=list(COLUMNS))

@@ -1,0 +1,505 @@
+"""Smarter Balanced (SBAC) ELA and math results, 2015-2019, from the raw EdSight exports.
+
+Source: CT-Data-Collaborative/smarter-balanced-by-all-students, ``raw/``. Each school year has three
+files:
+
+- ``..._all-grades-combined.csv``: district x subject, all tested grades together (levels 1-4 counts and
+  percents, % level 3&4, participation);
+- ``..._all-grades.csv``: district x grade x subject, the same measures plus the average vertical scale
+  score (``AverageVSS``); 2014-15 also has grade 11;
+- ``..._all-grades-combined_ct.csv``: the state total by subject.
+
+All three have title lines and a two-row header (level group over count and ``%``), which
+:func:`~alliance_study.sources.common.read_export` joins as ``"group | label"``. Codes are ``="0640011"``
+in some years and plain ``640011`` in others; ``*`` marks a suppressed cell.
+
+Grades 3-8 measures (``*_g38``) are comparable across years (2015 also tested grade 11, later years did
+not), so they are computed from the by-grade file rather than taken from the all-grades-combined one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RawDataError
+from ..registry import Registry
+from .common import (
+    STATE_CODE,
+    ColumnSpec,
+    SourceOutput,
+    SourceReport,
+    apply_column_map,
+    check_unique,
+    decode,
+    parse_code,
+    read_export,
+    to_number,
+    unquote_excel,
+    year_from_path,
+)
+from .directory import Crosswalk
+
+FAMILY = "sbac"
+
+#: Registry file-name endings of the three kinds of file (CTData naming; see the module docstring).
+KIND_STATE = "_all-grades-combined_ct.csv"
+KIND_COMBINED = "_all-grades-combined.csv"
+KIND_GRADE = "_all-grades.csv"
+
+#: Raw ``Subject`` values -> the short names used in column names.
+SUBJECTS: dict[str, str] = {"ELA": "ela", "Math": "math"}
+
+#: Grades tested by Smarter Balanced in Connecticut: 3-8 every year, 11 in 2014-15 only (the SAT
+#: replaced it from 2015-16).
+GRADES_TESTED = (3, 4, 5, 6, 7, 8, 11)
+
+#: Grades pooled in the ``*_g38`` columns: the grades tested every year.
+GRADES_3_8 = (3, 4, 5, 6, 7, 8)
+
+#: Plausible range of an average vertical scale score: the Smarter Balanced scale runs from about
+#: 2100 (lowest obtainable score, grade 3) to about 2900 (highest, grade 11); seen 2355-2696.
+VSS_RANGE = (2000.0, 3000.0)
+
+#: Suppression marker in these exports (small cells). An empty cell is not suppression here: it means a
+#: truncated or damaged row, so it raises.
+SBAC_SUPPRESSION = frozenset({"*"})
+
+#: A published % must equal 100 * count / scored tests to this tolerance (one-decimal rounding).
+PCT_TOLERANCE = 0.051
+
+# Labels shared by every file. The group row puts "Level 1Not Met" etc. (no space: an in-cell line
+# break lost in the export) over each count/% pair.
+_LEVEL_COLUMNS: dict[str, str | None] = {
+    "Level 1Not Met | Level 1 Not Met Count": "l1_n",
+    "Level 1Not Met | %": "l1_pct",
+    "Level 2Approaching | Level 2 Approaching Count": "l2_n",
+    "Level 2Approaching | %": "l2_pct",
+    "Level 3Met | Level 3 Met Count": "l3_n",
+    "Level 3Met | %": "l3_pct",
+    "Level 4Exceeded | Level 4 Exceeded Count": "l4_n",
+    "Level 4Exceeded | %": "l4_pct",
+    "Level 3&4Met or Exceeded | Level 3&4 Met or Exceeded Count": "l34_n",
+    "Level 3&4Met or Exceeded | %": "l34_pct",
+}
+
+# Count labels lost their in-cell line breaks ("Total Numberof Students"); the spaced spellings are the
+# labels EdSight shows on screen and are accepted too.
+_COUNT_COLUMNS: dict[str, str | None] = {
+    "Total Numberof Students": "n_students",
+    "Total Number of Students": "n_students",
+    "Total NumberTested": "n_tested",
+    "Total Number Tested": "n_tested",
+    "Smarter BalancedParticipationRate": "participation",
+    "Smarter Balanced Participation Rate": "participation",
+    "Total Number with Scored Tests": "n_scored",
+}
+
+#: District x subject file (all grades combined).
+COMBINED_COLUMNS: dict[str, str | None] = {
+    "District": "district",
+    "District Code": "district_code",
+    "Subject": "subject",
+    **_COUNT_COLUMNS,
+    **_LEVEL_COLUMNS,
+}
+
+#: District x grade x subject file. ``AverageVSS`` sits right of the last level group, so the group
+#: label is carried over it; the bare label is accepted in case the group row stops earlier.
+GRADE_COLUMNS: dict[str, str | None] = {
+    **COMBINED_COLUMNS,
+    "Grade": "grade",
+    "Level 3&4Met or Exceeded | AverageVSS": "avg_vss",
+    "AverageVSS": "avg_vss",
+}
+
+#: State file: no code column.
+STATE_COLUMNS: dict[str, str | None] = {k: v for k, v in COMBINED_COLUMNS.items() if v != "district_code"}
+
+_COUNTS = ("n_students", "n_tested", "n_scored", "l1_n", "l2_n", "l3_n", "l4_n", "l34_n")
+_PERCENTS = ("participation", "l1_pct", "l2_pct", "l3_pct", "l4_pct", "l34_pct")
+_REQUIRED_COMBINED = ("district", "district_code", "subject", *_COUNTS, *_PERCENTS)
+_REQUIRED_GRADE = (*_REQUIRED_COMBINED, "grade", "avg_vss")
+_REQUIRED_STATE = ("district", "subject", *_COUNTS, *_PERCENTS)
+
+#: Drop reasons.
+DROP_BLANK = "blank line"
+DROP_NOTE = "note line (text in the first cell only)"
+
+#: Columns of the ``sbac_by_grade`` side table.
+BY_GRADE_COLUMNS = ["district_code", "year", "grade", "subject", "n_scored", "pct_l34", "avg_scale_score"]
+
+
+def _label_of(column_map: dict[str, str | None], canonical: str, present: list[str]) -> str:
+    """The raw label that produced ``canonical`` (for error messages)."""
+    for raw in present:
+        if column_map.get(raw) == canonical:
+            return raw
+    return canonical
+
+
+def _table(
+    path: Path,
+    display: str,
+    report: SourceReport,
+    column_map: dict[str, str | None],
+    required: tuple[str, ...],
+) -> tuple[pd.DataFrame, list[str]]:
+    """Read one export, count its rows, drop blank and note lines, and rename its columns."""
+    table = read_export(path, display, header_first=("District",))
+    df = table.frame()
+    report.rows_read += len(df)
+    cells = df.drop(columns="_line")
+    filled = cells.ne("")
+    blank = ~filled.any(axis=1)
+    note = filled.iloc[:, 0] & ~filled.iloc[:, 1:].any(axis=1)
+    report.drop(DROP_BLANK, int(blank.sum()))
+    report.drop(DROP_NOTE, int(note.sum()))
+    df = df[~blank & ~note]
+    # The header is the line above the first data row; with no rows at all it is the file's last line.
+    if table.lines:
+        header_line = table.lines[0] - 1
+    else:
+        header_line = decode(path, display).rstrip("\r\n").count("\n") + 1
+    # Bookkeeping columns are listed explicitly: apply_column_map looks every kept column up in the map.
+    full_map = {**column_map, "_line": "_line"}
+    out = apply_column_map(df, full_map, display, required=required, header_line=header_line)
+    if out.empty:
+        raise RawDataError(display, "no data rows after the header (truncated file?)", row=header_line)
+    return out, table.columns
+
+
+def _numbers(df: pd.DataFrame, display: str, report: SourceReport, labels: dict[str, str]) -> pd.DataFrame:
+    """Parse counts (>= 0) and percents (0-100); check % level 3&4 against its count."""
+    out = df.copy()
+    for col in _COUNTS:
+        out[col] = to_number(df, col, display, report, lo=0, tokens=SBAC_SUPPRESSION, label=labels[col])
+    for col in _PERCENTS:
+        out[col] = to_number(df, col, display, report, lo=0, hi=100, tokens=SBAC_SUPPRESSION,
+                             label=labels[col])
+    implied = 100.0 * out["l34_n"] / out["n_scored"].where(out["n_scored"] > 0)
+    off = (implied - out["l34_pct"]).abs() > PCT_TOLERANCE
+    if off.any():
+        i = int(np.flatnonzero(off.to_numpy())[0])
+        raise RawDataError(
+            display,
+            f"% level 3&4 {out['l34_pct'].iloc[i]} disagrees with its count {out['l34_n'].iloc[i]:.0f} "
+            f"of {out['n_scored'].iloc[i]:.0f} scored tests",
+            row=int(out["_line"].iloc[i]),
+            column=labels["l34_pct"],
+        )
+    return out
+
+
+def _subjects(df: pd.DataFrame, display: str, label: str) -> pd.Series:
+    """Map raw subject names to ``ela`` / ``math``; raise on anything else."""
+    mapped = df["subject"].map(unquote_excel).map(SUBJECTS)
+    if mapped.isna().any():
+        i = int(np.flatnonzero(mapped.isna().to_numpy())[0])
+        raise RawDataError(
+            display, f"unknown subject {df['subject'].iloc[i]!r}; expected one of {sorted(SUBJECTS)}",
+            row=int(df["_line"].iloc[i]), column=label,
+        )
+    return mapped
+
+
+def _codes(df: pd.DataFrame, display: str, crosswalk: Crosswalk, label: str) -> pd.Series:
+    """Parse and check district codes."""
+    codes = [
+        crosswalk.check_code(parse_code(v, display, int(line), label), display, int(line), label)
+        for v, line in zip(df["district_code"], df["_line"], strict=True)
+    ]
+    return pd.Series(codes, index=df.index, dtype=object)
+
+
+def read_combined_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
+    """Read an all-grades-combined district file (one row per district x subject).
+
+    Parameters
+    ----------
+    path
+        Local file (hash-checked by the caller).
+    display
+        Registry path, used in error messages.
+    crosswalk
+        District crosswalk; every code must be known.
+    report
+        Row accounting for this file (blank and note lines are dropped with a reason).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_code``, ``subject`` (``ela``/``math``), the counts and percents (float64, NaN where
+        suppressed), sorted by code and subject.
+
+    Raises
+    ------
+    RawDataError
+        On an unknown or missing column, a bad code, a non-numeric or out-of-range value, a % level 3&4
+        that disagrees with its count, or a repeated district x subject.
+    """
+    df, present = _table(path, display, report, COMBINED_COLUMNS, _REQUIRED_COMBINED)
+    labels = {c: _label_of(COMBINED_COLUMNS, c, present) for c in _REQUIRED_COMBINED}
+    df = _numbers(df, display, report, labels)
+    df["district_code"] = _codes(df, display, crosswalk, labels["district_code"])
+    df["subject"] = _subjects(df, display, labels["subject"])
+    # The state total has its own file; a state row here would double-count it.
+    state = df["district_code"] == STATE_CODE
+    report.drop("state total row (the state comes from the _ct file)", int(state.sum()))
+    df = df[~state]
+    check_unique(df, ["district_code", "subject"], display)
+    report.rows_kept += len(df)
+    report.check()
+    cols = ["district_code", "subject", *_COUNTS, *_PERCENTS]
+    return df[cols].sort_values(["district_code", "subject"], ignore_index=True)
+
+
+def read_grade_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
+    """Read an all-grades district file (one row per district x grade x subject).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_code``, ``grade`` (int), ``subject``, counts, percents and ``avg_vss`` (average vertical
+        scale score), sorted by code, grade and subject.
+
+    Raises
+    ------
+    RawDataError
+        As :func:`read_combined_file`, and on a grade outside :data:`GRADES_TESTED` or an average scale
+        score outside :data:`VSS_RANGE`.
+    """
+    df, present = _table(path, display, report, GRADE_COLUMNS, _REQUIRED_GRADE)
+    labels = {c: _label_of(GRADE_COLUMNS, c, present) for c in _REQUIRED_GRADE}
+    df = _numbers(df, display, report, labels)
+    df["avg_vss"] = to_number(df, "avg_vss", display, report, lo=VSS_RANGE[0], hi=VSS_RANGE[1],
+                              tokens=SBAC_SUPPRESSION, label=labels["avg_vss"])
+    grade = to_number(df, "grade", display, report, tokens=frozenset(), label=labels["grade"])
+    bad = ~grade.isin(GRADES_TESTED)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise RawDataError(display, f"grade {df['grade'].iloc[i]!r} is not one of {GRADES_TESTED}",
+                           row=int(df["_line"].iloc[i]), column=labels["grade"])
+    df["grade"] = grade.astype("int64")
+    df["district_code"] = _codes(df, display, crosswalk, labels["district_code"])
+    df["subject"] = _subjects(df, display, labels["subject"])
+    state = df["district_code"] == STATE_CODE
+    report.drop("state total row (the state comes from the _ct file)", int(state.sum()))
+    df = df[~state]
+    check_unique(df, ["district_code", "grade", "subject"], display)
+    report.rows_kept += len(df)
+    report.check()
+    cols = ["district_code", "grade", "subject", *_COUNTS, *_PERCENTS, "avg_vss"]
+    return df[cols].sort_values(["district_code", "grade", "subject"], ignore_index=True)
+
+
+def read_state_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
+    """Read the state all-grades-combined file (one row per subject).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``subject`` plus the counts and percents.
+
+    Raises
+    ------
+    RawDataError
+        As :func:`read_combined_file`, and if a row is not the state total or a subject repeats.
+    """
+    df, present = _table(path, display, report, STATE_COLUMNS, _REQUIRED_STATE)
+    labels = {c: _label_of(STATE_COLUMNS, c, present) for c in _REQUIRED_STATE}
+    df = _numbers(df, display, report, labels)
+    for name, line in zip(df["district"], df["_line"], strict=True):
+        if crosswalk.code_for_name(name, display, int(line), labels["district"]) != STATE_CODE:
+            raise RawDataError(display, f"{name!r} is not the state total", row=int(line),
+                               column=labels["district"])
+    df["subject"] = _subjects(df, display, labels["subject"])
+    check_unique(df, ["subject"], display)
+    report.rows_kept += len(df)
+    report.check()
+    return df[["subject", *_COUNTS, *_PERCENTS]].sort_values("subject", ignore_index=True)
+
+
+def _wide(combined: pd.DataFrame, year: int) -> pd.DataFrame:
+    """District (or state) x subject rows -> one row per district with ``sbac_<subject>_<measure>``."""
+    measures = {"l34_pct": "pct_l34", "n_scored": "n_scored", "participation": "participation"}
+    is_state = "district_code" not in combined.columns
+    if is_state:
+        combined = combined.assign(district_code=STATE_CODE)
+    long = combined[["district_code", "subject", *measures]].rename(columns=measures)
+    wide = long.pivot(index="district_code", columns="subject", values=list(measures.values()))
+    wide.columns = [f"sbac_{s}_{m}" for m, s in wide.columns]
+    wide = wide.reset_index()
+    wide.insert(1, "year", np.int64(year))
+    return wide.drop(columns="district_code") if is_state else wide
+
+
+def grades_3_8_summary(by_grade: pd.DataFrame) -> pd.DataFrame:
+    """Pool grades 3-8 of a district x grade x subject table.
+
+    Parameters
+    ----------
+    by_grade
+        Output of :func:`read_grade_file` (``district_code``, ``grade``, ``subject``, ``n_scored``,
+        ``l34_n``, ``avg_vss``), possibly with more grades than 3-8.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per district x subject with grades 3-8 rows: ``n_g38`` (scored tests; NaN if any grade's
+        count is suppressed), ``pct_l34_g38`` (100 * level 3&4 count / scored tests; NaN if any grade's
+        count is suppressed), ``vss_g38`` (average scale score weighted by scored tests over the grades
+        whose score and count are both published; NaN if none).
+    """
+    g = by_grade[by_grade["grade"].isin(GRADES_3_8)].copy()
+    has_vss = g["avg_vss"].notna() & g["n_scored"].notna()
+    g["_w"] = g["n_scored"].where(has_vss)
+    g["_wv"] = (g["avg_vss"] * g["n_scored"]).where(has_vss)
+    g["_incomplete"] = g["n_scored"].isna() | g["l34_n"].isna()
+    grouped = g.groupby(["district_code", "subject"], sort=True)
+    out = grouped.agg(
+        n=("n_scored", "sum"),
+        l34=("l34_n", "sum"),
+        w=("_w", lambda s: s.sum(min_count=1)),
+        wv=("_wv", lambda s: s.sum(min_count=1)),
+        incomplete=("_incomplete", "any"),
+    ).reset_index()
+    n = out["n"].where(~out["incomplete"])
+    out["n_g38"] = n
+    out["pct_l34_g38"] = (100.0 * out["l34"] / n.where(n > 0)).where(~out["incomplete"])
+    out["vss_g38"] = out["wv"] / out["w"].where(out["w"] > 0)
+    return out[["district_code", "subject", "n_g38", "pct_l34_g38", "vss_g38"]].astype(
+        {"n_g38": "float64", "pct_l34_g38": "float64", "vss_g38": "float64"}
+    )
+
+
+def _g38_wide(by_grade: pd.DataFrame, year: int) -> pd.DataFrame:
+    summary = grades_3_8_summary(by_grade)
+    measures = ["vss_g38", "pct_l34_g38", "n_g38"]
+    wide = summary.pivot(index="district_code", columns="subject", values=measures)
+    wide.columns = [f"sbac_{s}_{m}" for m, s in wide.columns]
+    wide = wide.reset_index()
+    wide.insert(1, "year", np.int64(year))
+    return wide
+
+
+#: District measure columns in output order.
+DISTRICT_COLUMNS = [
+    f"sbac_{s}_{m}"
+    for m in ("pct_l34", "n_scored", "participation", "vss_g38", "pct_l34_g38", "n_g38")
+    for s in ("ela", "math")
+]
+
+#: State measure columns (all grades combined only: there is no state by-grade file).
+STATE_MEASURES = [f"sbac_{s}_{m}" for m in ("pct_l34", "n_scored", "participation") for s in ("ela", "math")]
+
+_SOURCE = "sbac: CT-Data-Collaborative/smarter-balanced-by-all-students raw EdSight exports"
+
+_SUBJECT_NAME = {"ela": "ELA", "math": "math"}
+
+
+def column_specs() -> list[ColumnSpec]:
+    """Data dictionary entries for :data:`DISTRICT_COLUMNS`."""
+    specs = []
+    for s in ("ela", "math"):
+        name = _SUBJECT_NAME[s]
+        specs += [
+            ColumnSpec(f"sbac_{s}_pct_l34", "number", "percent",
+                       f"SBAC {name}: % of scored tests at level 3 or 4 (met or exceeded), all tested "
+                       "grades combined (2015 includes grade 11)", _SOURCE + ", all-grades-combined"),
+            ColumnSpec(f"sbac_{s}_n_scored", "number", "students",
+                       f"SBAC {name}: number of students with scored tests, all tested grades combined",
+                       _SOURCE + ", all-grades-combined"),
+            ColumnSpec(f"sbac_{s}_participation", "number", "percent",
+                       f"SBAC {name}: participation rate (tested / enrolled in tested grades)",
+                       _SOURCE + ", all-grades-combined"),
+            ColumnSpec(f"sbac_{s}_vss_g38", "number", "scale score points",
+                       f"SBAC {name}: average vertical scale score over grades 3-8, weighted by scored "
+                       "tests over the grades whose average is published", _SOURCE + ", all-grades"),
+            ColumnSpec(f"sbac_{s}_pct_l34_g38", "number", "percent",
+                       f"SBAC {name}: % at level 3 or 4 over grades 3-8 (level 3&4 counts / scored tests); "
+                       "empty if any grade's count is suppressed", _SOURCE + ", all-grades"),
+            ColumnSpec(f"sbac_{s}_n_g38", "number", "students",
+                       f"SBAC {name}: students with scored tests in grades 3-8; empty if any grade's count "
+                       "is suppressed", _SOURCE + ", all-grades"),
+        ]
+    order = {c: i for i, c in enumerate(DISTRICT_COLUMNS)}
+    return sorted(specs, key=lambda c: order[c.name])
+
+
+def _kind(path: str) -> str:
+    # Check the longest ending first: "_combined_ct.csv" also ends in ".csv" like the others.
+    for kind in (KIND_STATE, KIND_COMBINED, KIND_GRADE):
+        if path.endswith(kind):
+            return kind
+    raise RawDataError(path, f"not an SBAC file kind: expected a name ending in {KIND_STATE}, "
+                       f"{KIND_COMBINED} or {KIND_GRADE}")
+
+
+def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
+    """Read every SBAC file in the registry.
+
+    Returns
+    -------
+    SourceOutput
+        ``district``: one row per district x year with :data:`DISTRICT_COLUMNS`; ``state``: ``year`` and
+        :data:`STATE_MEASURES`; ``extra["sbac_by_grade"]``: district x year x grade x subject with
+        ``n_scored``, ``pct_l34``, ``avg_scale_score``.
+    """
+    reports: list[SourceReport] = []
+    combined: list[pd.DataFrame] = []
+    g38: list[pd.DataFrame] = []
+    by_grade: list[pd.DataFrame] = []
+    state: list[pd.DataFrame] = []
+    for entry in registry.files(FAMILY):
+        report = SourceReport(FAMILY, entry.path)
+        path = registry.verified_path(entry)
+        year = year_from_path(entry.path)
+        kind = _kind(entry.path)
+        if kind == KIND_STATE:
+            state.append(_wide(read_state_file(path, entry.path, crosswalk, report), year))
+        elif kind == KIND_COMBINED:
+            combined.append(_wide(read_combined_file(path, entry.path, crosswalk, report), year))
+        else:
+            grades = read_grade_file(path, entry.path, crosswalk, report)
+            g38.append(_g38_wide(grades, year))
+            long = grades.rename(columns={"l34_pct": "pct_l34", "avg_vss": "avg_scale_score"})
+            by_grade.append(long.assign(year=np.int64(year))[BY_GRADE_COLUMNS])
+        reports.append(report)
+
+    key = ["district_code", "year"]
+    left = pd.concat(combined, ignore_index=True) if combined else pd.DataFrame(columns=key)
+    right = pd.concat(g38, ignore_index=True) if g38 else pd.DataFrame(columns=key)
+    # Outer: a district in only one of the two files keeps its row with the other file's columns empty.
+    district = left.merge(right, on=key, how="outer")
+    for col in DISTRICT_COLUMNS:
+        if col not in district.columns:
+            district[col] = np.nan
+    district = district[[*key, *DISTRICT_COLUMNS]].astype({c: "float64" for c in DISTRICT_COLUMNS})
+    district["year"] = district["year"].astype("int64")
+    district = district.sort_values(key, ignore_index=True)
+    check_unique(district, key, "sbac (all files)")
+
+    state_df = pd.concat(state, ignore_index=True) if state else pd.DataFrame(columns=["year"])
+    for col in STATE_MEASURES:
+        if col not in state_df.columns:
+            state_df[col] = np.nan
+    state_df = state_df[["year", *STATE_MEASURES]].astype({c: "float64" for c in STATE_MEASURES})
+    state_df["year"] = state_df["year"].astype("int64")
+    state_df = state_df.sort_values("year", ignore_index=True)
+    check_unique(state_df, ["year"], "sbac (state files)")
+
+    grades_df = (
+        pd.concat(by_grade, ignore_index=True) if by_grade else pd.DataFrame(columns=BY_GRADE_COLUMNS)
+    )
+    grades_df = grades_df.sort_values(["district_code", "year", "grade", "subject"], ignore_index=True)
+    return SourceOutput(
+        family=FAMILY,
+        district=district,
+        state=state_df,
+        extra={"sbac_by_grade": grades_df},
+        reports=reports,
+        columns=column_specs(),
+    )

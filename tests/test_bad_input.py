@@ -72,6 +72,8 @@ def _drop_cell(line: str, index: int) -> str:
     if not line.strip():
         return line
     cells = next(csv.reader(io.StringIO(line)))
+    if len(cells) <= index:  # title lines have one cell
+        return line
     del cells[index]
     out = io.StringIO()
     csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="").writerow(cells)

@@ -31,7 +31,8 @@ def _progress() -> Progress:
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
+    # Plain text, never wrapped or cropped: the message names file, row and column and must stay whole.
+    typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(code=1)
 
 

@@ -215,16 +215,23 @@ def assemble(
         raise ValidationError(f"district codes not in the crosswalk reached the panel: {unknown[:5]}")
     keys = keys[keys["district_code"] != "0000000"]
     panel = keys.set_index(KEY)
+    ids = crosswalk.districts.set_index("district_code")
     for t in tables:
-        overlap = [c for c in t.columns if c in panel.columns]
-        if overlap == ["town_code"]:
+        if "town_code" in t.columns:
+            # The crosswalk is the one authority on town codes; a source that carries them must agree.
+            codes = t.index.get_level_values("district_code")
+            expected = pd.Series(codes.map(ids["town_code"]), index=t.index).astype("Int64")
+            disagree = t["town_code"].astype("Int64").ne(expected).fillna(False)
+            if disagree.any():
+                where = t.index[disagree.to_numpy()][0]
+                raise ValidationError(f"town_code of {where} disagrees with the crosswalk")
             t = t.drop(columns="town_code")
-        elif overlap:
+        overlap = [c for c in t.columns if c in panel.columns]
+        if overlap:
             raise ValidationError(f"two sources define the same columns: {overlap}")
         panel = panel.join(t, how="left")
     panel = panel.reset_index()
 
-    ids = crosswalk.districts.set_index("district_code")
     panel.insert(2, "district_name", panel["district_code"].map(ids["district_name"]))
     panel.insert(3, "entity_type", panel["district_code"].map(ids["entity_type"]))
     panel.insert(4, "town_code", panel["district_code"].map(ids["town_code"]).astype("Int64"))
@@ -281,7 +288,9 @@ def build_panel(registry: Registry, progress: Callable[[str], None] | None = Non
     panel, assembly = assemble(crosswalk, outputs, designation_out.district, designations.opportunity_flags)
     columns = list(ID_COLUMNS) + list(TREATMENT_COLUMNS)
     for out in outputs:
-        columns.extend(c for c in out.columns if c.name not in {"town_code"})
+        # Identifier and treatment columns are documented once, above; sources (ECS) also describe them.
+        declared = {c.name for c in columns}
+        columns.extend(c for c in out.columns if c.name not in declared)
     names = [c.name for c in columns]
     if sorted(names) != sorted(panel.columns):
         extra = sorted(set(panel.columns) - set(names))

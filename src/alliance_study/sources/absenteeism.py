@@ -66,7 +66,10 @@ EDSIGHT_TOKENS = frozenset({"*", "N/A"})
 STATE_FILE_SUFFIX = "_ct.csv"
 
 #: Where the data come from, for the data dictionary.
-SOURCE = "CSDE EdSight chronic absenteeism, all students: CT-Data-Collaborative/chronic-absenteeism-by-all-students"
+SOURCE = (
+    "CSDE EdSight chronic absenteeism, all students: "
+    "CT-Data-Collaborative/chronic-absenteeism-by-all-students"
+)
 
 #: Caveat shared by the column descriptions.
 _CAVEAT = (
@@ -110,9 +113,8 @@ def _map_columns(frame: pd.DataFrame, display: str, required: list[str], header_
 def _check_complete(path: Path, display: str, last_line: int, column: str) -> None:
     """Raise if the file does not end with a line break (a download or copy cut mid-row)."""
     if not path.read_bytes().endswith(b"\n"):
-        raise RawDataError(
-            display, "file ends without a line break: the last row looks cut off", row=last_line, column=column
-        )
+        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
+                           row=last_line, column=column)
 
 
 def _first(mask: pd.Series) -> int:
@@ -178,7 +180,7 @@ def read_absenteeism_file(
     report.drop("blank line", int(blank.sum()))
     df = df[~blank].reset_index(drop=True)
     if df.empty:
-        raise RawDataError(display, "no data rows after the header", row=header_line)
+        raise RawDataError(display, "no data rows after the header", row=header_line, column=table.columns[0])
 
     if "district_code" in df.columns:
         codes = [
@@ -208,7 +210,8 @@ def read_absenteeism_file(
             i = _first(clash)
             raise RawDataError(
                 display,
-                f"count {count.iloc[i]:g} and rate {out['chronic_absent_rate'].iloc[i]:g} disagree about zero",
+                f"count {count.iloc[i]:g} and rate {out['chronic_absent_rate'].iloc[i]:g} "
+                "disagree about zero",
                 row=int(df["_line"].iloc[i]), column=count_label,
             )
         out["chronic_absent_count"] = count

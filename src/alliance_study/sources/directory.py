@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -81,6 +82,11 @@ NAME_ALIASES: dict[str, str] = {
     "State": STATE_CODE,
     "State of Connecticut": STATE_CODE,
     "Connecticut": STATE_CODE,
+    # Staffing and expenditure files 2001-02 to 2006-07: the same Hamden charter school under its first name
+    # (the CMT file, sgaul/testscores, numbers it district 277 then; from 2007-08 it is 286 = 2860013).
+    "Highville Mustard Seed Charter School District": "2860013",
+    # Staffing 2014-15, 2015-16: the agency renamed Department of Aging and Disability Services in 2019.
+    "Department of Rehabilitation Services": "3510015",
 }
 
 _DROP_WORDS = re.compile(r"\b(inc|the)\b")
@@ -117,10 +123,10 @@ class Crosswalk:
     districts: pd.DataFrame
     names: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def codes(self) -> set[str]:
+    @cached_property
+    def codes(self) -> frozenset[str]:
         """All known district codes (including the state pseudo-code)."""
-        return set(self.districts["district_code"]) | {STATE_CODE}
+        return frozenset(self.districts["district_code"]) | {STATE_CODE}
 
     def check_code(self, code: str, display: str, line: int | None, column: str) -> str:
         """Return ``code`` if it is a known district, else raise naming file, row and column."""

@@ -118,7 +118,8 @@ def _require_blank_only_before(df: pd.DataFrame, column: str, first_fy: int, dis
     bad = df[column].isna() & (df["year"] >= first_fy)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise RawDataError(display, f"blank value in FY{int(df['year'].iloc[i])} (required from FY{first_fy})",
+        year = int(df["year"].iloc[i])
+        raise RawDataError(display, f"blank value in FY{year} (required from FY{first_fy})",
                            row=int(df["_line"].iloc[i]), column=RAW_LABEL[column])
 
 
@@ -201,10 +202,10 @@ def read_ecs_file(path: Path, display: str, crosswalk: Crosswalk, report: Source
     df["ecs_non_alliance"] = df["ecs_non_alliance"].fillna(df["ecs_entitlement"] - df["alliance_dollars"])
     df["ecs_education_diversity"] = df["ecs_education_diversity"].fillna(0.0)
 
-    gap = df["ecs_entitlement"] - df["alliance_dollars"] - df["ecs_non_alliance"] - df["ecs_education_diversity"]
-    allowed = pd.Series([KNOWN_SPLIT_DISCREPANCIES.get((t, y), 0) for t, y in zip(df["town_code"], df["year"],
-                                                                                 strict=True)],
-                        index=df.index, dtype="float64")
+    parts = df["alliance_dollars"] + df["ecs_non_alliance"] + df["ecs_education_diversity"]
+    gap = df["ecs_entitlement"] - parts
+    keys = zip(df["town_code"], df["year"], strict=True)
+    allowed = pd.Series([KNOWN_SPLIT_DISCREPANCIES.get(k, 0) for k in keys], index=df.index, dtype="float64")
     bad = gap != allowed
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -217,6 +218,10 @@ def read_ecs_file(path: Path, display: str, crosswalk: Crosswalk, report: Source
             row=int(r["_line"]), column="entitlement",
         )
 
+    if not path.read_bytes().endswith(b"\n"):
+        # The file ends with a line break; without one the last value may be cut mid-number.
+        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
+                           row=int(df["_line"].iloc[-1]))
     local = df["town_code"].map(town_district_code)
     has_local = local.isin(crosswalk.codes)
     df["district_code"] = local.where(has_local).astype("string")

@@ -15,9 +15,8 @@ Sources (registry family ``graduation``):
 Norwich and Winchester have no public high school of their own: their students attend the endowed
 academies, and their graduates are reported under Norwich Free Academy (9010022) and The Gilbert School
 (9020022). Those rows are kept under the academies' codes, not reassigned to the towns, because the
-academies also enrol students from neighbouring towns. (A small ``Norwich School District`` cohort in
-2011 and 2012, with a rate near 23%, is the town district's own alternative programme and is kept as
-reported.)
+academies also enrol students from neighbouring towns. (``Norwich School District`` itself appears only
+in 2011 and 2012, with cohorts under 100 and rates near 23%; those rows are kept as reported.)
 
 Every row is checked for internal consistency: counts are whole and non-negative, graduates do not exceed
 the cohort, and the rate agrees with ``100 * graduates / cohort`` within :data:`RATE_TOLERANCE`.
@@ -71,6 +70,15 @@ MEASURES = ["grad_cohort", "grad_count", "grad_rate"]
 #: First spring year whose EdSight export carries a ``District Code`` column (2015-16); earlier exports
 #: have names only and are mapped through the crosswalk.
 FIRST_CODED_YEAR = 2016
+
+#: Raw label of each measure, by layout, for error messages and the suppression counts.
+EDSIGHT_LABELS = {
+    "grad_cohort": "Four-Year Cohort Count",
+    "grad_count": "Graduates | Graduation Count",
+    "grad_rate": "Graduates | Graduation Rate",
+}
+TRANSCRIBED_LABELS = {"grad_cohort": "cohort_count", "grad_count": "graduation_count",
+                      "grad_rate": "graduation_rate"}
 
 #: Suppression marks in the EdSight exports. An empty cell is not one of them (the exports write ``*``),
 #: so an empty cell in a data row means a damaged or cut row and raises.
@@ -142,9 +150,8 @@ def _map_columns(frame: pd.DataFrame, display: str, required: list[str], header_
 def _check_complete(path: Path, display: str, last_line: int, column: str) -> None:
     """Raise if the file does not end with a line break (a download or copy cut mid-row)."""
     if not path.read_bytes().endswith(b"\n"):
-        raise RawDataError(
-            display, "file ends without a line break: the last row looks cut off", row=last_line, column=column
-        )
+        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
+                           row=last_line, column=column)
 
 
 def _check_whole(values: pd.Series, lines: pd.Series, display: str, column: str) -> None:
@@ -215,7 +222,7 @@ def read_grad_file(
     report.drop("blank line", int(blank.sum()))
     df = df[~blank].reset_index(drop=True)
     if df.empty:
-        raise RawDataError(display, "no data rows after the header", row=header_line)
+        raise RawDataError(display, "no data rows after the header", row=header_line, column=table.columns[0])
 
     tokens = TRANSCRIBED_TOKENS if transcribed else EDSIGHT_TOKENS
     if "district_code" in df.columns:
@@ -234,10 +241,7 @@ def read_grad_file(
             i = int(np.flatnonzero(off.to_numpy())[0])
             raise RawDataError(display, f"fiscal_year {fy.iloc[i]:g} but the file is for {year}",
                                row=int(df["_line"].iloc[i]), column="fiscal_year")
-    raw_label = {"grad_cohort": "cohort_count", "grad_count": "graduation_count",
-                 "grad_rate": "graduation_rate"} if transcribed else {
-        "grad_cohort": "Four-Year Cohort Count", "grad_count": "Graduates | Graduation Count",
-        "grad_rate": "Graduates | Graduation Rate"}
+    raw_label = TRANSCRIBED_LABELS if transcribed else EDSIGHT_LABELS
     for col in MEASURES:
         hi = 100.0 if col == "grad_rate" else None
         out[col] = to_number(df, col, display, report, lo=0.0, hi=hi, tokens=tokens, label=raw_label[col])
@@ -248,7 +252,8 @@ def read_grad_file(
     if over.any():
         i = int(np.flatnonzero(over.to_numpy())[0])
         raise RawDataError(
-            display, f"graduates {out['grad_count'].iloc[i]:g} exceed the cohort {out['grad_cohort'].iloc[i]:g}",
+            display,
+            f"graduates {out['grad_count'].iloc[i]:g} exceed the cohort {out['grad_cohort'].iloc[i]:g}",
             row=int(out["_line"].iloc[i]), column=raw_label["grad_count"],
         )
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -259,8 +264,8 @@ def read_grad_file(
         i = int(np.flatnonzero(off.to_numpy())[0])
         raise RawDataError(
             display,
-            f"rate {out['grad_rate'].iloc[i]:g} disagrees with 100 * graduates / cohort = {implied.iloc[i]:.2f} "
-            f"(tolerance {RATE_TOLERANCE})",
+            f"rate {out['grad_rate'].iloc[i]:g} disagrees with 100 * graduates / cohort = "
+            f"{implied.iloc[i]:.2f} (tolerance {RATE_TOLERANCE})",
             row=int(out["_line"].iloc[i]), column=raw_label["grad_rate"],
         )
 

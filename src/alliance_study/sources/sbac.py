@@ -163,7 +163,7 @@ def _table(
         header_line = table.lines[0] - 1
     else:
         header_line = decode(path, display).rstrip("\r\n").count("\n") + 1
-    # Bookkeeping columns are listed explicitly: apply_column_map looks every kept column up in the map.
+    # "_line" is listed so the call works whether or not apply_column_map passes "_" columns through.
     full_map = {**column_map, "_line": "_line"}
     out = apply_column_map(df, full_map, display, required=required, header_line=header_line)
     if out.empty:
@@ -206,12 +206,14 @@ def _subjects(df: pd.DataFrame, display: str, label: str) -> pd.Series:
 
 
 def _codes(df: pd.DataFrame, display: str, crosswalk: Crosswalk, label: str) -> pd.Series:
-    """Parse and check district codes."""
-    codes = [
-        crosswalk.check_code(parse_code(v, display, int(line), label), display, int(line), label)
-        for v, line in zip(df["district_code"], df["_line"], strict=True)
-    ]
-    return pd.Series(codes, index=df.index, dtype=object)
+    """Parse district codes and check each distinct code once against the crosswalk."""
+    pairs = zip(df["district_code"], df["_line"], strict=True)
+    parsed = [parse_code(v, display, int(line), label) for v, line in pairs]
+    codes = pd.Series(parsed, index=df.index, dtype="str")
+    first = ~codes.duplicated()
+    for code, line in zip(codes[first], df.loc[first, "_line"], strict=True):
+        crosswalk.check_code(code, display, int(line), label)
+    return codes
 
 
 def read_combined_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
@@ -349,14 +351,16 @@ def grades_3_8_summary(by_grade: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per district x subject with grades 3-8 rows: ``n_g38`` (scored tests; NaN if any grade's
-        count is suppressed), ``pct_l34_g38`` (100 * level 3&4 count / scored tests; NaN if any grade's
-        count is suppressed), ``vss_g38`` (average scale score weighted by scored tests over the grades
-        whose score and count are both published; NaN if none).
+        number of scored tests is suppressed), ``pct_l34_g38`` (100 * level 3&4 count / scored tests;
+        NaN if any grade's level 3&4 count or scored tests are suppressed), ``vss_g38`` (average scale
+        score weighted by scored tests over the grades whose score and count are both published; NaN if
+        none).
     """
     g = by_grade[by_grade["grade"].isin(GRADES_3_8)].copy()
     has_vss = g["avg_vss"].notna() & g["n_scored"].notna()
     g["_w"] = g["n_scored"].where(has_vss)
     g["_wv"] = (g["avg_vss"] * g["n_scored"]).where(has_vss)
+    g["_n_missing"] = g["n_scored"].isna()
     g["_incomplete"] = g["n_scored"].isna() | g["l34_n"].isna()
     grouped = g.groupby(["district_code", "subject"], sort=True)
     out = grouped.agg(
@@ -364,11 +368,11 @@ def grades_3_8_summary(by_grade: pd.DataFrame) -> pd.DataFrame:
         l34=("l34_n", "sum"),
         w=("_w", lambda s: s.sum(min_count=1)),
         wv=("_wv", lambda s: s.sum(min_count=1)),
+        n_missing=("_n_missing", "any"),
         incomplete=("_incomplete", "any"),
     ).reset_index()
-    n = out["n"].where(~out["incomplete"])
-    out["n_g38"] = n
-    out["pct_l34_g38"] = (100.0 * out["l34"] / n.where(n > 0)).where(~out["incomplete"])
+    out["n_g38"] = out["n"].where(~out["n_missing"])
+    out["pct_l34_g38"] = (100.0 * out["l34"] / out["n"].where(out["n"] > 0)).where(~out["incomplete"])
     out["vss_g38"] = out["wv"] / out["w"].where(out["w"] > 0)
     return out[["district_code", "subject", "n_g38", "pct_l34_g38", "vss_g38"]].astype(
         {"n_g38": "float64", "pct_l34_g38": "float64", "vss_g38": "float64"}
@@ -422,7 +426,7 @@ def column_specs() -> list[ColumnSpec]:
                        f"SBAC {name}: % at level 3 or 4 over grades 3-8 (level 3&4 counts / scored tests); "
                        "empty if any grade's count is suppressed", _SOURCE + ", all-grades"),
             ColumnSpec(f"sbac_{s}_n_g38", "number", "students",
-                       f"SBAC {name}: students with scored tests in grades 3-8; empty if any grade's count "
+                       f"SBAC {name}: students with scored tests in grades 3-8; empty if any grade's number "
                        "is suppressed", _SOURCE + ", all-grades"),
         ]
     order = {c: i for i, c in enumerate(DISTRICT_COLUMNS)}

@@ -106,9 +106,8 @@ def _map_columns(frame: pd.DataFrame, display: str, required: list[str], header_
 def _check_complete(path: Path, display: str, last_line: int, column: str) -> None:
     """Raise if the file does not end with a line break (a download or copy cut mid-row)."""
     if not path.read_bytes().endswith(b"\n"):
-        raise RawDataError(
-            display, "file ends without a line break: the last row looks cut off", row=last_line, column=column
-        )
+        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
+                           row=last_line, column=column)
 
 
 def _first(mask: pd.Series) -> int:
@@ -168,15 +167,15 @@ def read_suspension_file(
     report.drop("blank line", int(blank.sum()))
     df = df[~blank].reset_index(drop=True)
     if df.empty:
-        raise RawDataError(display, "no data rows after the header", row=header_line)
+        raise RawDataError(display, "no data rows after the header", row=header_line, column=table.columns[0])
 
     codes = [
         crosswalk.check_code(parse_code(c, display, int(line), code_label), display, int(line), code_label)
         for c, line in zip(df["district_code"], df["_line"], strict=True)
     ]
     out = pd.DataFrame({"district_code": pd.Series(codes, dtype=str), "_line": df["_line"]})
-    out["suspension_count"] = to_number(df, "suspension_count", display, report, lo=0.0, tokens=EDSIGHT_TOKENS,
-                                        label=_RAW_LABEL["suspension_count"])
+    out["suspension_count"] = to_number(df, "suspension_count", display, report, lo=0.0,
+                                        tokens=EDSIGHT_TOKENS, label=_RAW_LABEL["suspension_count"])
     out["suspension_rate"] = to_number(df, "suspension_rate", display, report, lo=0.0, hi=100.0,
                                        tokens=EDSIGHT_TOKENS, label=_RAW_LABEL["suspension_rate"])
     count, rate = out["suspension_count"], out["suspension_rate"]

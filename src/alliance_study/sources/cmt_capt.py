@@ -12,15 +12,18 @@ numbers in :data:`CEDAR_IDS_BY_NAME`. Schools are aggregated to districts with n
 
 from __future__ import annotations
 
+from itertools import compress
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import RawDataError
 from ..registry import Registry
 from .common import (
     ColumnSpec,
+    RawTable,
     SourceOutput,
     SourceReport,
     apply_column_map,
@@ -29,6 +32,7 @@ from .common import (
     read_export,
     spring_year,
     to_number,
+    to_numbers,
 )
 from .directory import Crosswalk
 
@@ -174,91 +178,177 @@ def read_test_file(
         raise ValueError(f"test must be 'CMT' or 'CAPT', not {test!r}")
     column_map = CMT_COLUMNS if test == "CMT" else CAPT_COLUMNS
     table = read_export(path, display, header_first=("Test",), max_title_lines=0)
-    df = table.frame()
-    report.rows_read += len(df)
-    cells = df.drop(columns="_line")
-    blank = ~cells.ne("").any(axis=1)
-    report.drop("blank line", int(blank.sum()))
-    df = df[~blank]
+    report.rows_read += len(table.rows)
+    if all(map(any, table.rows)):
+        rows, lines = table.rows, table.lines
+    else:
+        filled = [any(row) for row in table.rows]
+        rows = list(compress(table.rows, filled))
+        lines = list(compress(table.lines, filled))
+    report.drop("blank line", len(table.rows) - len(rows))
     if table.lines:
         header_line = table.lines[0] - 1
     else:
         header_line = decode(path, display).rstrip("\r\n").count("\n") + 1
     required = (*_REQUIRED, "grade") if test == "CMT" else _REQUIRED
-    # "_line" is listed so the call works whether or not apply_column_map passes "_" columns through.
-    df = apply_column_map(df, {**column_map, "_line": "_line"}, display, required=required,
-                          header_line=header_line)
-    if df.empty:
+    position = _column_positions(table, {**column_map, "_line": "_line"}, display, required, header_line)
+    if not rows:
         raise RawDataError(display, "no data rows after the header (truncated file?)", row=header_line)
     labels = {c: _label_of(column_map, c, table.columns) for c in required}
+    n = len(rows)
+    df = table.frame() if rows is table.rows else pd.DataFrame(rows, columns=table.columns, dtype=object)
+    if rows is not table.rows:
+        df["_line"] = lines
+    # The canonical names as df's columns (the raw labels), for to_number and for the cells.
+    df = df.rename(columns={table.columns[j]: name for name, j in position.items()})
 
-    out = pd.DataFrame(index=df.index)
-    out["_line"] = df["_line"]
-    subject = df["subject"].map(SUBJECTS)
-    if subject.isna().any():
-        i = _first_bad(subject.isna())
-        raise RawDataError(display, f"unknown test {df['subject'].iloc[i]!r}; expected one of "
-                           f"{sorted(SUBJECTS)}", row=int(df["_line"].iloc[i]), column=labels["subject"])
-    out["subject"] = subject
-    out["test"] = test
+    def cells(name: str) -> list[str]:
+        return df[name].tolist()
+
+    raw_subjects = cells("subject")
+    subjects = list(map(SUBJECTS.get, raw_subjects))
+    if None in subjects:
+        i = subjects.index(None)
+        raise RawDataError(display, f"unknown test {raw_subjects[i]!r}; expected one of "
+                           f"{sorted(SUBJECTS)}", row=int(lines[i]), column=labels["subject"])
     if test == "CMT":
-        grade = to_number(df, "grade", display, report, tokens=frozenset(), label=labels["grade"])
-        bad = ~grade.isin(CMT_GRADES)
+        grade = to_number(df, "grade", display, report, tokens=frozenset(), label=labels["grade"]).to_numpy()
+        bad = ~np.isin(grade, CMT_GRADES)
         if bad.any():
-            i = _first_bad(bad)
-            raise RawDataError(display, f"grade {df['grade'].iloc[i]!r} is not a CMT grade {CMT_GRADES}",
-                               row=int(df["_line"].iloc[i]), column=labels["grade"])
-        out["grade"] = grade.astype("int64")
+            i = int(np.flatnonzero(bad)[0])
+            raise RawDataError(display, f"grade {cells('grade')[i]!r} is not a CMT grade {CMT_GRADES}",
+                               row=int(lines[i]), column=labels["grade"])
+        grades = grade.astype("int64")
     else:
-        out["grade"] = np.int64(CAPT_GRADE)
+        grades = np.full(n, CAPT_GRADE, dtype=np.int64)
     cedar = to_number(df, "cedar_id", display, report, lo=1, tokens=frozenset(), label=labels["cedar_id"])
-    out["school_id"] = to_number(df, "school_id", display, report, lo=0, tokens=frozenset(),
-                                 label=labels["school_id"]).astype("int64")
-    years = {}
-    for label, line in zip(df["school_year"], df["_line"], strict=True):
-        if label not in years:
-            years[label] = spring_year(label, display, int(line))
-    out["year"] = df["school_year"].map(years).astype("int64")
-    out["n_tested"] = to_number(df, "n_tested", display, report, lo=0, tokens=CEDAR_SUPPRESSION,
-                                label=labels["n_tested"])
-    out["scale_score"] = to_number(df, "scale_score", display, report, lo=SCALE_RANGE[0], hi=SCALE_RANGE[1],
-                                   tokens=CEDAR_SUPPRESSION, label=labels["scale_score"])
-    for col in ("pct_goal", "pct_prof"):
-        out[col] = to_number(df, col, display, report, lo=0, hi=100, tokens=CEDAR_SUPPRESSION,
-                             label=labels[col])
+    # pandas' cast (not numpy's): an infinite value raises rather than wrapping around.
+    school_id = to_number(df, "school_id", display, report, lo=0, tokens=frozenset(),
+                          label=labels["school_id"]).astype("int64").to_numpy()
+    school_years = cells("school_year")
+    years: dict[str, int] = {}
+    for label in dict.fromkeys(school_years):  # each distinct label, at its first line
+        years[label] = spring_year(label, display, int(lines[school_years.index(label)]))
+    year = np.fromiter(map(years.__getitem__, school_years), dtype=np.int64, count=n)
+    values = {"n_tested": to_number(df, "n_tested", display, report, lo=0, tokens=CEDAR_SUPPRESSION,
+                                    label=labels["n_tested"]).to_numpy()}
+    values["scale_score"] = to_number(df, "scale_score", display, report, lo=SCALE_RANGE[0],
+                                      hi=SCALE_RANGE[1], tokens=CEDAR_SUPPRESSION,
+                                      label=labels["scale_score"]).to_numpy()
+    percents = to_numbers(df, ["pct_goal", "pct_prof"], display, report, lo=0, hi=100,
+                          tokens=CEDAR_SUPPRESSION, labels=[labels["pct_goal"], labels["pct_prof"]])
+    values["pct_goal"], values["pct_prof"] = percents[:, 0], percents[:, 1]
     # Goal is the higher standard, so its share cannot exceed the proficient share.
-    above = out["pct_goal"] > out["pct_prof"]
+    above = values["pct_goal"] > values["pct_prof"]
     if above.any():
-        i = _first_bad(above)
-        raise RawDataError(display, f"% at goal {out['pct_goal'].iloc[i]} exceeds % proficient "
-                           f"{out['pct_prof'].iloc[i]}", row=int(df["_line"].iloc[i]),
-                           column=labels["pct_goal"])
+        i = int(np.flatnonzero(above)[0])
+        raise RawDataError(display, f"% at goal {values['pct_goal'][i]} exceeds % proficient "
+                           f"{values['pct_prof'][i]}", row=int(lines[i]), column=labels["pct_goal"])
 
     # Map each CEDaR number once; rows of a district without a CSDE code are dropped with a reason.
+    cedar_int = cedar.astype("int64").to_numpy()
+    cedar_ids = cedar_int.tolist()
+    by_cedar_id = _cedar_codes(crosswalk)
+    names = cells("district_name")
     codes: dict[int, str | None] = {}
-    for cid, name, line in zip(cedar.astype("int64"), df["district_name"], df["_line"], strict=True):
-        if cid in codes:
-            continue
-        code = crosswalk.code_for_cedar_id(cid)
+    # Each distinct number at its first row, in order (going backwards, earlier rows overwrite later ones).
+    first_row = dict(zip(reversed(cedar_ids), range(len(cedar_ids) - 1, -1, -1), strict=True))
+    for i in sorted(first_row.values()):
+        cid = cedar_ids[i]
+        code = by_cedar_id(cid)
         if code is None and cid in CEDAR_IDS_BY_NAME:
-            code = crosswalk.code_for_name(name, display, int(line), labels["district_name"])
+            code = crosswalk.code_for_name(names[i], display, int(lines[i]), labels["district_name"])
         if code is None and cid not in UNMAPPED_CEDAR_IDS:
             raise RawDataError(display, f"CEDaR district number {cid} matches no single district code in "
                                "the crosswalk; add it to CEDAR_IDS_BY_NAME or UNMAPPED_CEDAR_IDS if it is "
-                               "a real district", row=int(line), column=labels["cedar_id"])
+                               "a real district", row=int(lines[i]), column=labels["cedar_id"])
         codes[cid] = code
-    cedar_int = cedar.astype("int64")
     for cid, reason in sorted(UNMAPPED_CEDAR_IDS.items()):
         report.drop(reason, int((cedar_int == cid).sum()))
-    keep = ~cedar_int.isin(list(UNMAPPED_CEDAR_IDS))
-    out = out[keep]
-    out["district_code"] = cedar_int[keep].map(codes).astype("str")
-    check_unique(out, ["district_code", "school_id", "year", "grade", "subject"], display)
-    report.rows_kept += len(out)
+    if any(cid in UNMAPPED_CEDAR_IDS for cid in codes):
+        keep = np.flatnonzero(~np.isin(cedar_int, list(UNMAPPED_CEDAR_IDS)))
+    else:
+        keep = np.arange(n)
+
+    # Sort by district, year, grade, subject and school; equal neighbours are repeated rows. Codes and
+    # subjects are sorted through their ranks among the distinct values (string order).
+    code_list = sorted({str(codes[cid]) for cid in codes if cid not in UNMAPPED_CEDAR_IDS})
+    code_rank = {code: k for k, code in enumerate(code_list)}
+    rank_of_cid = {cid: code_rank[str(code)] for cid, code in codes.items() if cid not in UNMAPPED_CEDAR_IDS}
+    subject_list = sorted(set(subjects))
+    subject_rank = {subject: k for k, subject in enumerate(subject_list)}
+    district = np.fromiter(map(rank_of_cid.__getitem__, cedar_int[keep].tolist()), dtype=np.intp,
+                           count=len(keep))
+    subject = np.fromiter(map(subject_rank.__getitem__, subjects), dtype=np.intp, count=n)[keep]
+    sort_keys = (school_id[keep], subject, grades[keep], year[keep], district)
+    order = np.lexsort(sort_keys)
+    if len(order) > 1:
+        same = np.ones(len(order) - 1, dtype=bool)
+        for key in sort_keys:
+            ordered = key[order]
+            same &= ordered[1:] == ordered[:-1]
+        if same.any():
+            check_unique(pd.DataFrame({"_line": np.array(lines, dtype=np.int64)[keep],
+                                       "district_code": [code_list[k] for k in district.tolist()],
+                                       "school_id": school_id[keep], "year": year[keep],
+                                       "grade": grades[keep],
+                                       "subject": [subject_list[k] for k in subject.tolist()]}),
+                         ["district_code", "school_id", "year", "grade", "subject"], display)
+    report.rows_kept += len(keep)
     report.check()
-    return out[SCHOOL_COLUMNS].sort_values(
-        ["district_code", "year", "grade", "subject", "school_id"], ignore_index=True
-    )
+    rows_out = keep[order]
+    out = {
+        "district_code": _take_text(code_list, district[order]),
+        "year": year[rows_out],
+        "test": _take_text([test], np.zeros(len(order), dtype=np.intp)),
+        "grade": grades[rows_out],
+        "subject": _take_text(subject_list, subject[order]),
+        "school_id": school_id[rows_out],
+        **{c: values[c][rows_out] for c in ("n_tested", *MEASURES)},
+    }
+    return pd.DataFrame(out)
+
+
+#: The dtype pandas infers for a column of Python strings ("str", Arrow-backed, from pandas 3).
+_TEXT_DTYPE = pd.Series(["text"]).dtype
+
+
+def _take_text(values: list[str], index: np.ndarray):
+    """``values[index]`` as a column of strings, of the dtype pandas would infer for it."""
+    if isinstance(_TEXT_DTYPE, pd.StringDtype) and _TEXT_DTYPE.storage == "pyarrow":
+        return pd.array(pa.array(values, type=pa.string()).take(pa.array(index)), dtype=_TEXT_DTYPE)
+    return np.array(values, dtype=object)[index]
+
+
+def _column_positions(table: RawTable, column_map: dict[str, str | None], display: str,
+                      required: tuple[str, ...], header_line: int) -> dict[str, int]:
+    """Canonical name -> position of the raw column that :func:`apply_column_map` would keep under it.
+
+    Where ``apply_column_map`` would raise (an unknown, repeated or missing column), it is called to raise.
+    """
+    labels = [c for c in table.columns if c != "_line"]
+    keep = {c: (c if c.startswith("_") else column_map[c]) for c in labels
+            if c.startswith("_") or column_map.get(c)}
+    names = list(keep.values())
+    if (any(not c.startswith("_") and c not in column_map for c in labels)
+            or len(set(names)) != len(names) or "_line" in names
+            or any(c not in names for c in required)):
+        apply_column_map(table.frame(), column_map, display, required=required, header_line=header_line)
+    return {name: table.columns.index(raw) for raw, name in keep.items()}
+
+
+def _cedar_codes(crosswalk: Crosswalk):
+    """:meth:`Crosswalk.code_for_cedar_id` with the codes grouped by their first three digits once."""
+    by_prefix: dict[str, list[str]] = {}
+    for code in crosswalk.districts["district_code"].tolist():
+        if isinstance(code, str):
+            by_prefix.setdefault(code[:3], []).append(code)
+
+    def code_for_cedar_id(district_id: int) -> str | None:
+        hits = by_prefix.get(f"{int(district_id):03d}", [])
+        return hits[0] if len(hits) == 1 else None
+
+    return code_for_cedar_id
 
 
 def aggregate_schools(schools: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

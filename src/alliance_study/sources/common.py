@@ -8,15 +8,21 @@ kept and dropped (by reason), and how many cells were suppressed (by column). Ba
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import operator
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import RawDataError
 
@@ -139,8 +145,10 @@ class RawTable:
 def unquote_excel(value: str) -> str:
     """Strip Excel text protection (``="0640011"`` -> ``0640011``) and surrounding whitespace."""
     value = value.strip()
-    match = _EXCEL_TEXT.match(value)
-    return match.group(1).strip() if match else value
+    # Same as ``_EXCEL_TEXT.match`` (after strip, ``$`` can only match at the very end), without the regex.
+    if len(value) >= 3 and value.startswith('="') and value.endswith('"'):
+        return value[2:-1].strip()
+    return value
 
 
 def normalize_label(label: str) -> str:
@@ -197,16 +205,50 @@ def read_export(
         If no header is found, a label repeats even after group prefixing, or a row has extra
         non-empty cells.
     """
-    text = decode(path, display)
-    reader = csv.reader(io.StringIO(text))
+    return parse_export(decode(path, display), display, header_first, max_title_lines=max_title_lines)
+
+
+def parse_export(
+    text: str,
+    display: str,
+    header_first: Iterable[str] = ("District",),
+    *,
+    max_title_lines: int = 8,
+) -> RawTable:
+    """:func:`read_export` on already decoded text (for readers that repair the text first)."""
+    # A large export becomes many long-lived lists; the cyclic collector would rescan them over and over
+    # while they are built (reference counting still frees everything else).
+    with _gc_paused():
+        return _parse_export(text, display, header_first, max_title_lines)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Disable the cyclic garbage collector for the block; restore its previous state afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_export(
+    text: str, display: str, header_first: Iterable[str], max_title_lines: int
+) -> RawTable:
+    """:func:`parse_export` itself."""
+    records = _one_record_per_line(text)
+    if records is None:
+        return _read_export_stream(text, display, header_first, max_title_lines)
     accepted = {normalize_label(h) for h in header_first}
     before: list[list[str]] = []
     header: list[str] | None = None
     header_line = 0
-    for record in reader:
+    for index, record in enumerate(records):
         if record and normalize_label(record[0]) in accepted:
             header = record
-            header_line = reader.line_num
+            header_line = index + 1
             break
         before.append(record)
         if len(before) > max_title_lines:
@@ -217,6 +259,63 @@ def read_export(
             f"no header row starting with one of {sorted(accepted)} in the first {max_title_lines} lines",
             row=1,
         )
+    labels, title = _labels_and_title(header, before, header_line, display)
+    width = len(labels)
+    data = records[header_line:]
+    strip = str.strip
+    if all(len(record) == width for record in data):
+        rows = [list(map(strip, record)) for record in data]
+    elif (all(len(record) == width + 1 for record in data)
+          and not "".join([record[-1] for record in data]).strip()):
+        # Every row ends with one empty cell (a trailing comma): dropped, as below.
+        rows = [list(map(strip, record[:width])) for record in data]
+    else:
+        rows = []
+        append = rows.append
+        for index, record in enumerate(data):
+            if len(record) > width:
+                if "".join(record[width:]).strip():
+                    extra = [c for c in record[width:] if c.strip()]
+                    raise RawDataError(
+                        display, f"{len(record)} cells but the header has {width}: extra {extra[:3]}",
+                        row=header_line + 1 + index,
+                    )
+                append(list(map(strip, record[:width])))
+            elif len(record) < width:
+                append(list(map(strip, record + [""] * (width - len(record)))))
+            else:
+                append(list(map(strip, record)))
+    lines = list(range(header_line + 1, header_line + 1 + len(data)))
+    return RawTable(file=display, columns=labels, rows=rows, lines=lines, title=title)
+
+
+def _one_record_per_line(text: str) -> list[list[str]] | None:
+    """All CSV records of ``text`` when each is exactly one line (record ``i`` is on line ``i + 1``).
+
+    Returns None when a quoted field spans lines, the CSV module raises, or the text has a carriage return
+    without quotes; :func:`read_export` then parses record by record as ``csv.reader`` counts lines.
+    Without quotes or carriage returns, splitting on newlines and commas is what ``csv.reader`` does
+    (an empty line is an empty record).
+    """
+    if '"' not in text and "\r" not in text:
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        if lines and max(map(len, lines)) > csv.field_size_limit():
+            return None
+        return [line.split(",") if line else [] for line in lines]
+    try:
+        records = list(csv.reader(io.StringIO(text)))
+    except csv.Error:
+        return None
+    n_lines = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+    return records if len(records) == n_lines else None
+
+
+def _labels_and_title(
+    header: list[str], before: list[list[str]], header_line: int, display: str
+) -> tuple[list[str], list[str]]:
+    """Column labels (group-prefixed, trailing blanks dropped, unique) and title lines of an export."""
     labels = [normalize_label(h) for h in header]
     group_row = before[-1] if before and any(c.strip() for c in before[-1]) else None
     title = [" ".join(c.strip() for c in r if c.strip()) for r in before if any(c.strip() for c in r)]
@@ -236,6 +335,33 @@ def read_export(
     dupes = [lab for lab, n in Counter(labels).items() if n > 1]
     if dupes:
         raise RawDataError(display, f"repeated column labels {dupes}", row=header_line)
+    return labels, title
+
+
+def _read_export_stream(
+    text: str, display: str, header_first: Iterable[str], max_title_lines: int
+) -> RawTable:
+    """:func:`read_export` record by record, with ``csv.reader``'s line numbers (quoted line breaks)."""
+    reader = csv.reader(io.StringIO(text))
+    accepted = {normalize_label(h) for h in header_first}
+    before: list[list[str]] = []
+    header: list[str] | None = None
+    header_line = 0
+    for record in reader:
+        if record and normalize_label(record[0]) in accepted:
+            header = record
+            header_line = reader.line_num
+            break
+        before.append(record)
+        if len(before) > max_title_lines:
+            break
+    if header is None:
+        raise RawDataError(
+            display,
+            f"no header row starting with one of {sorted(accepted)} in the first {max_title_lines} lines",
+            row=1,
+        )
+    labels, title = _labels_and_title(header, before, header_line, display)
     width = len(labels)
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -324,27 +450,154 @@ def to_number(
     """
     name = label or column
     # Plain Python strings: iterating pandas' Arrow-backed strings cell by cell is several times slower.
-    cells = [unquote_excel(v) if isinstance(v, str) else "" for v in df[column].to_numpy(dtype=object)]
-    raw = pd.Series(cells, index=df.index, dtype=object)
-    suppressed = pd.Series([c in tokens for c in cells], index=df.index, dtype=bool)
+    raw = df[column].to_numpy(dtype=object)
+    # Columns repeat a few values (counts, percents, ids): clean and parse each distinct cell once.
+    index, distinct = pd.factorize(raw)
+    if len(index) and index.min() < 0:  # a missing cell (None or NaN): no shortcut
+        index, distinct = None, raw
+    cells = _clean_cells(distinct.tolist())
+    flags = list(map(tokens.__contains__, cells))
+    suppressed = np.array(flags, dtype=bool)
+    values = _plain_floats(cells, flags, suppressed)
+    if index is not None:
+        suppressed = suppressed[index]
+        values = values[index] if values is not None else None
+    if (values is None or (lo is not None and bool((values < lo).any()))
+            or (hi is not None and bool((values > hi).any()))):
+        # Anything unusual (and every error) goes through pandas' parser, as it always did.
+        if index is not None:
+            cells = [cells[k] for k in index.tolist()]
+        values = _parse_numbers(cells, suppressed, df, display, name, lo, hi)
+    report.suppress(name, int(suppressed.sum()))
+    return pd.Series(values, index=df.index, copy=False)
+
+
+def to_numbers(
+    df: pd.DataFrame,
+    columns: Sequence[str],
+    display: str,
+    report: SourceReport,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    tokens: frozenset[str] = SUPPRESSION_TOKENS,
+    labels: Sequence[str | None] | None = None,
+) -> np.ndarray:
+    """:func:`to_number` over several columns that share bounds and tokens: float64, rows x columns.
+
+    The same as calling :func:`to_number` column by column in the given order (``labels[k]`` for
+    ``columns[k]``): the same values, the same suppressed counts, and on bad input the same first error.
+    Each distinct cell of all the columns is cleaned and parsed once.
+    """
+    labels = list(labels) if labels is not None else [None] * len(columns)
+    if len(labels) != len(columns):
+        raise ValueError("one label per column")
+    n = len(df)
+    values = None
+    if columns and all(c in df.columns for c in columns):
+        index, distinct = pd.factorize(np.concatenate([df[c].to_numpy(dtype=object) for c in columns]))
+        if not len(index) or index.min() >= 0:
+            cells = _clean_cells(distinct.tolist())
+            flags = list(map(tokens.__contains__, cells))
+            suppressed = np.array(flags, dtype=bool)
+            parsed = _plain_floats(cells, flags, suppressed)
+            if not (parsed is None or (lo is not None and bool((parsed < lo).any()))
+                    or (hi is not None and bool((parsed > hi).any()))):
+                values = parsed[index].reshape(len(columns), n)
+                counts = suppressed[index].reshape(len(columns), n).sum(axis=1)
+    if values is None:
+        # Something to report (or unusual cells): column by column, exactly as to_number does.
+        parts = [to_number(df, c, display, report, lo=lo, hi=hi, tokens=tokens, label=lab).to_numpy()
+                 for c, lab in zip(columns, labels, strict=True)]
+        return np.column_stack(parts) if parts else np.empty((n, 0))
+    for c, lab, k in zip(columns, labels, counts.tolist(), strict=True):
+        report.suppress(lab or c, int(k))
+    return values.T
+
+
+def _clean_cells(raw: list) -> list[str]:
+    """Cells stripped and Excel-unquoted; a cell that is not a string (missing) becomes empty."""
+    try:
+        cells = list(map(str.strip, raw))
+    except TypeError:
+        cells = [v.strip() if isinstance(v, str) else "" for v in raw]
+    if '="' in "\x00".join(cells):
+        cells = [unquote_excel(c) for c in cells]
+    return cells
+
+
+#: Characters of a plain decimal number (and the separator used to check many at once).
+_PLAIN_NUMBER = re.compile(r"[0-9.+\-\x00]*")
+
+#: Longest plain number parsed by ``float``: at most 15 digits, so every value and power of ten involved
+#: is exact and ``float`` and pandas' parser both return the correctly rounded double.
+_PLAIN_NUMBER_MAX_LEN = 15
+
+
+def _plain_floats(cells: list[str], flags: list[bool], suppressed: np.ndarray) -> np.ndarray | None:
+    """float64 values of the unsuppressed cells (NaN where suppressed), or None if any cell is unusual.
+
+    A fast path for :func:`to_number`: it only accepts short plain decimals (digits, a sign and a point,
+    after removing ``,`` and ``$``), for which Arrow's cast (like ``float``) gives the same double as
+    ``pandas.to_numeric``; anything it rejects is left to ``to_numeric``.
+    A negative zero is left to ``to_numeric`` too (it returns +0.0 for an all-integer column).
+    """
+    any_suppressed = any(flags)
+    texts = list(compress(cells, map(operator.not_, flags))) if any_suppressed else cells
+    joined = "\x00".join(texts)
+    if "," in joined or "$" in joined:
+        texts = [c.replace(",", "").replace("$", "") for c in texts]
+        joined = "\x00".join(texts)
+    if _PLAIN_NUMBER.fullmatch(joined) is None:
+        return None
+    if texts and max(map(len, texts)) > _PLAIN_NUMBER_MAX_LEN:
+        return None
+    try:
+        # Arrow's parser accepts the same plain decimals as float and returns the same (correctly
+        # rounded) doubles, several times faster.
+        parsed = pc.cast(pa.array(texts, type=pa.string()), pa.float64()).to_numpy(
+            zero_copy_only=False, writable=True)
+    except pa.ArrowInvalid:
+        return None
+    if ((parsed == 0) & np.signbit(parsed)).any():
+        return None
+    if not any_suppressed:
+        return parsed
+    values = np.full(len(cells), np.nan)
+    values[~suppressed] = parsed
+    return values
+
+
+def _parse_numbers(
+    cells: list[str],
+    suppressed: np.ndarray,
+    df: pd.DataFrame,
+    display: str,
+    name: str,
+    lo: float | None,
+    hi: float | None,
+) -> np.ndarray:
+    """:func:`to_number`'s parse with ``pandas.to_numeric``: raise on a bad cell or a value out of bounds."""
     cleaned = [None if s else c.replace(",", "").replace("$", "")
-               for c, s in zip(cells, suppressed, strict=True)]
-    values = pd.to_numeric(pd.Series(cleaned, index=df.index, dtype=object), errors="coerce")
-    bad = values.isna() & ~suppressed
+               for c, s in zip(cells, suppressed.tolist(), strict=True)]
+    values = pd.to_numeric(np.array(cleaned, dtype=object) if cleaned else np.empty(0, dtype=object),
+                           errors="coerce")
+    bad = pd.isna(values) & ~suppressed
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
+        i = int(np.flatnonzero(bad)[0])
         raise RawDataError(
-            display, f"not a number: {raw.iloc[i]!r}", row=int(df["_line"].iloc[i]), column=name
+            display, f"not a number: {cells[i]!r}", row=int(df["_line"].iloc[i]), column=name
         )
-    for bound, test, word in ((lo, values < lo if lo is not None else None, "below"),
-                              (hi, values > hi if hi is not None else None, "above")):
-        if bound is not None and test is not None and test.any():
-            i = int(np.flatnonzero(test.fillna(False).to_numpy())[0])
+    for bound, word in ((lo, "below"), (hi, "above")):
+        if bound is None:
+            continue
+        test = values < bound if word == "below" else values > bound
+        if test.any():
+            i = int(np.flatnonzero(test)[0])
             raise RawDataError(
-                display, f"value {values.iloc[i]} is {word} the allowed {bound}",
+                display, f"value {values[i]} is {word} the allowed {bound}",
                 row=int(df["_line"].iloc[i]), column=name,
             )
-    report.suppress(name, int(suppressed.sum()))
     return values.astype("float64")
 
 

@@ -39,6 +39,7 @@ are both suppressed, so its ``frl_count`` is NaN in those years.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from ..registry import Registry
 from .common import (
     STATE_CODE,
     ColumnSpec,
+    RawTable,
     SourceOutput,
     SourceReport,
     apply_column_map,
@@ -245,66 +247,162 @@ def read_enrollment_file(
         raise RawDataError(display, f"title says spring year {title_year}, file name says {year}", row=1)
     header_line = table.lines[0] - 1 if table.lines else _header_line(decode(path, display))
     column_map = COLUMN_MAPS[kind]
-    raw = table.frame()
-    # Map the labels without the ``_line`` bookkeeping column, then put it back.
-    df = apply_column_map(
-        raw.drop(columns="_line"), column_map, display, required=["district_name", "district_code"],
-        header_line=header_line,
-    )
-    df["_line"] = raw["_line"]
-    counts = _count_columns(kind, list(df.columns), display, header_line)
+    # Plain Python lists of the mapped columns (per-cell work through pandas' Arrow-backed strings is slow).
+    columns = _mapped_columns(table, column_map, display, ["district_name", "district_code"], header_line)
+    counts = _count_columns(kind, [*columns, "_line"], display, header_line)
     labels = {canon: raw for raw, canon in column_map.items() if raw in table.columns}
 
-    report.rows_read += len(df)
-    cells = df.drop(columns="_line")
-    blank = ~(cells != "").any(axis=1)
-    report.drop(BLANK_REASON, int(blank.sum()))
-    df = df[~blank]
-    if df.empty:
+    report.rows_read += len(table.rows)
+    keep = [any(cells) for cells in zip(*columns.values(), strict=True)]
+    report.drop(BLANK_REASON, keep.count(False))
+    if not any(keep):
         raise RawDataError(
             display, "no data rows after the header (truncated file?)", row=header_line, column="District"
         )
-    names = df["district_name"].map(unquote_excel)
-    codes = df["district_code"].map(unquote_excel)
-    is_state = names.eq(STATE_ROW_NAME) & codes.eq("")
+    if not all(keep):
+        columns = {c: [v for v, k in zip(cells, keep, strict=True) if k] for c, cells in columns.items()}
+    lines = [line for line, k in zip(table.lines, keep, strict=True) if k]
+    names = list(map(_unquote, columns["district_name"]))
+    codes = list(map(_unquote, columns["district_code"]))
+    is_state = [name == STATE_ROW_NAME and code == "" for name, code in zip(names, codes, strict=True)]
     known = crosswalk.codes  # check_code is called only to raise the standard error
     resolved = []
-    for name, code, line in zip(names, codes, df["_line"], strict=True):
-        if name == STATE_ROW_NAME and code == "":
+    for name, code, line, state_row in zip(names, codes, lines, is_state, strict=True):
+        if state_row:
             resolved.append(STATE_CODE)
         elif code == "":
             # (b) leaves the code empty for a few districts in some years; their names are unambiguous.
             resolved.append(crosswalk.code_for_name(name, display, int(line), "District"))
         else:
-            parsed = parse_code(code, display, int(line), "District Code")
+            parsed = _PARSED_CODES.get(code)
+            if parsed is None:
+                parsed = parse_code(code, display, int(line), "District Code")
+                _PARSED_CODES[code] = parsed
             if parsed not in known:
                 crosswalk.check_code(parsed, display, int(line), "District Code")
             resolved.append(parsed)
-    out = pd.DataFrame({"district_code": resolved, "year": year, "_line": df["_line"].to_numpy()})
-    out["year"] = out["year"].astype("int64")
-    for col in counts:
-        values = to_number(df, col, display, report, lo=0, tokens=SUPPRESSION, label=labels.get(col, col))
-        out[col] = values.to_numpy()
-    n_state = int(is_state.sum())
+    values = _parse_counts(columns, counts, lines, display, report, labels)
+    n_state = is_state.count(True)
     if n_state == 0:
         raise RawDataError(
             display, f"no {STATE_ROW_NAME!r} row with an empty code (truncated file?)",
-            row=int(df["_line"].iloc[-1]), column="District",
+            row=int(lines[-1]), column="District",
         )
     if n_state > 1:
         raise RawDataError(
-            display, f"repeated {STATE_ROW_NAME!r} row", row=int(df.loc[is_state, "_line"].iloc[1]),
-            column="District",
+            display, f"repeated {STATE_ROW_NAME!r} row",
+            row=int([line for line, s in zip(lines, is_state, strict=True) if s][1]), column="District",
         )
-    check_unique(out, ["district_code"], display)
-    _check_totals(out, counts, display, labels)
+    line_array = np.asarray(lines, dtype="int64")
+    # Fast checks first; the shared checks then raise their usual errors.
+    if len(set(resolved)) < len(resolved):
+        check_unique(_count_frame(resolved, year, line_array, values, counts), ["district_code"], display)
+    if len(counts) > 1 and _totals_disagree(values):
+        _check_totals(_count_frame(resolved, year, line_array, values, counts), counts, display, labels)
 
-    state = out[out["district_code"] == STATE_CODE].reset_index(drop=True)
-    districts = out[out["district_code"] != STATE_CODE]
+    state_rows = [i for i, code in enumerate(resolved) if code == STATE_CODE]
+    # District rows sorted by code (unique, checked above).
+    district_rows = sorted(
+        (i for i, code in enumerate(resolved) if code != STATE_CODE), key=resolved.__getitem__
+    )
     report.drop(STATE_ROW_REASON, n_state)
-    report.rows_kept += len(districts)
+    report.rows_kept += len(district_rows)
     report.check()
-    return districts.sort_values("district_code", ignore_index=True), state
+    return (
+        _count_frame(resolved, year, line_array, values, counts, district_rows),
+        _count_frame(resolved, year, line_array, values, counts, state_rows),
+    )
+
+
+#: Memo of :func:`parse_code` for code cells that parsed (a bad cell is parsed, and raises, every time).
+_PARSED_CODES: dict[str, str] = {}
+
+#: :func:`unquote_excel`, memoized: the same district names and codes recur in every file.
+_unquote = functools.lru_cache(maxsize=8192)(unquote_excel)
+
+
+def _mapped_columns(
+    table: RawTable, column_map: dict[str, str], display: str, required: list[str], header_line: int | None
+) -> dict[str, list[str]]:
+    """The table's cells by column name, as :func:`apply_column_map` would rename and keep them.
+
+    The labels are checked here; :func:`apply_column_map` is run (on the labels only) just to raise its
+    usual error when one is unknown, two map to the same name or a required one is missing.
+    """
+    keep = {
+        i: (label if label.startswith("_") else column_map[label])
+        for i, label in enumerate(table.columns)
+        if label != "_line" and (label.startswith("_") or column_map.get(label))
+    }
+    names = list(keep.values())
+    if (
+        any(not c.startswith("_") and c not in column_map for c in table.columns)
+        or len(set(names)) < len(names)
+        or any(c not in names for c in required)
+    ):
+        apply_column_map(
+            pd.DataFrame(columns=[c for c in table.columns if c != "_line"]), column_map, display,
+            required=required, header_line=header_line,
+        )
+    cells = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.columns]
+    return {name: list(cells[i]) for i, name in keep.items()}
+
+
+def _parse_counts(
+    columns: dict[str, list[str]], counts: tuple[str, ...], lines: list[int], display: str,
+    report: SourceReport, labels: dict[str, str],
+) -> np.ndarray:
+    """The count columns parsed as by :func:`to_number` (rows x counts, float64, NaN = suppressed).
+
+    All columns are parsed in one go; when any cell is not a number or is negative, :func:`to_number` is
+    run column by column instead, so that it raises its usual error (file, line, column).
+    """
+    n = len(lines)
+    cells = [v for col in counts for v in columns[col]]
+    joined = "\x00".join(cells)
+    # unquote_excel, which only strips the cells that are not ``="..."``.
+    cells = [unquote_excel(v) for v in cells] if '="' in joined else list(map(str.strip, cells))
+    suppressed = np.fromiter(map(SUPPRESSION.__contains__, cells), dtype=bool, count=len(cells))
+    if "," in joined or "$" in joined:
+        cells = [c.replace(",", "").replace("$", "") for c in cells]
+    cleaned = np.array(cells, dtype=object)
+    cleaned[suppressed] = None
+    parsed = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+    if ((np.isnan(parsed) & ~suppressed) | (parsed < 0)).any():
+        df = pd.DataFrame({**{col: pd.Series(columns[col], dtype=object) for col in counts}, "_line": lines})
+        return np.column_stack([
+            to_number(df, col, display, report, lo=0, tokens=SUPPRESSION, label=labels.get(col, col))
+            for col in counts
+        ])
+    for j, col in enumerate(counts):
+        report.suppress(labels.get(col, col), int(suppressed[j * n:(j + 1) * n].sum()))
+    return parsed.reshape(len(counts), n).T
+
+
+def _totals_disagree(values: np.ndarray) -> bool:
+    """True when :func:`_check_totals` would raise (components vs. the Total, as there)."""
+    parts, total = values[:, :-1], values[:, -1]
+    missing = np.isnan(parts)
+    shown = np.where(missing, 0.0, parts).sum(axis=1)
+    has_total = ~np.isnan(total)
+    complete = ~missing.any(axis=1) & has_total
+    return bool(((complete & (shown != total)) | (~complete & has_total & (shown > total))).any())
+
+
+def _count_frame(
+    codes: list[str], year: int, lines: np.ndarray, values: np.ndarray, counts: tuple[str, ...],
+    rows: list[int] | None = None,
+) -> pd.DataFrame:
+    """``district_code``, ``year``, ``_line`` and the count columns, for ``rows`` (default: all, in order)."""
+    if rows is None:
+        rows = list(range(len(codes)))
+    take = np.asarray(rows, dtype="int64")
+    return pd.DataFrame({
+        "district_code": pd.Series([codes[i] for i in rows], dtype="str"),
+        "year": np.full(len(rows), year, dtype="int64"),
+        "_line": lines[take],
+        **{col: values[take, j] for j, col in enumerate(counts)},
+    })
 
 
 def _count_columns(kind: str, columns: list[str], display: str, header_line: int | None) -> tuple[str, ...]:
@@ -361,22 +459,30 @@ def bounded_count(
         :data:`SUPPRESSION_TOLERANCE_PCT` percent of the Total, else NaN. ``lo``/``hi`` are the bounds
         (NaN when the Total itself is suppressed and some needed cell is too).
     """
-    a = df[parts]
-    every = df[all_parts]
-    t = df[total]
-    known_a = a.sum(axis=1, min_count=0)
-    residual = t - every.sum(axis=1, min_count=0)
-    n_supp_a = a.isna().sum(axis=1)
-    n_supp_all = every.isna().sum(axis=1)
-    lo = known_a + np.where(n_supp_a.eq(n_supp_all) & n_supp_a.gt(0), residual, 0.0)
-    hi = known_a + np.where(n_supp_a.gt(0), residual, 0.0)
+    value, lo, hi = _bounded(
+        df[parts].to_numpy(dtype="float64"), df[all_parts].to_numpy(dtype="float64"),
+        df[total].to_numpy(dtype="float64"),
+    )
+    return tuple(pd.Series(v, index=df.index, dtype="float64") for v in (value, lo, hi))
+
+
+def _bounded(a: np.ndarray, every: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`bounded_count` on arrays: ``a`` and ``every`` are rows x cells, ``t`` the row Totals."""
+    supp_a, supp_all = np.isnan(a), np.isnan(every)
+    known_a = np.where(supp_a, 0.0, a).sum(axis=1)
+    residual = t - np.where(supp_all, 0.0, every).sum(axis=1)
+    n_supp_a = supp_a.sum(axis=1)
+    n_supp_all = supp_all.sum(axis=1)
+    lo = known_a + np.where((n_supp_a == n_supp_all) & (n_supp_a > 0), residual, 0.0)
+    hi = known_a + np.where(n_supp_a > 0, residual, 0.0)
     # A suppressed Total leaves the bounds open unless the needed cells are all shown.
-    lo = lo.where(t.notna() | n_supp_a.eq(0))
-    hi = hi.where(t.notna() | n_supp_a.eq(0))
+    bounded = ~np.isnan(t) | (n_supp_a == 0)
+    lo = np.where(bounded, lo, np.nan)
+    hi = np.where(bounded, hi, np.nan)
     width = hi - lo
-    ok = width.le(SUPPRESSION_TOLERANCE_PCT / 100.0 * t) | width.eq(0)
-    value = ((lo + hi) / 2.0).where(ok)
-    return value.astype("float64"), lo.astype("float64"), hi.astype("float64")
+    ok = (width <= SUPPRESSION_TOLERANCE_PCT / 100.0 * t) | (width == 0)
+    value = np.where(ok, (lo + hi) / 2.0, np.nan)
+    return value, lo, hi
 
 
 def _share(count: pd.Series, total: pd.Series) -> pd.Series:
@@ -402,20 +508,31 @@ def derive_measures(wide: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     out = wide[["district_code", "year", "enrollment"]].copy()
     bounds: list[pd.DataFrame] = []
+    arrays: dict[str, np.ndarray] = {}  # count columns as float arrays, extracted once
+
+    def cells(columns: list[str]) -> np.ndarray:
+        for c in columns:
+            if c not in arrays:
+                arrays[c] = wide[c].to_numpy(dtype="float64")
+        if not columns:
+            return np.empty((len(wide), 0))
+        return np.column_stack([arrays[c] for c in columns])
 
     def add(measure: str, parts: list[str], all_parts: list[str], total: str) -> pd.Series:
         if total not in wide.columns:
             return pd.Series(np.nan, index=wide.index, dtype="float64")
-        value, lo, hi = bounded_count(wide, parts, all_parts, total)
+        value, lo, hi = _bounded(cells(parts), cells(all_parts), cells([total])[:, 0])
         # Rows of years without this kind of file have no cells at all: not a suppression case.
-        has_data = wide[[*all_parts, total]].notna().any(axis=1)
-        inexact = ~lo.eq(hi) & has_data
+        has_data = ~np.isnan(cells([*all_parts, total])).all(axis=1)
+        inexact = ~(lo == hi) & has_data
         if inexact.any():
+            rows = np.flatnonzero(inexact)
             bounds.append(pd.DataFrame({
-                "district_code": wide.loc[inexact, "district_code"], "year": wide.loc[inexact, "year"],
-                "measure": measure, "lo": lo[inexact], "hi": hi[inexact], "value": value[inexact],
+                "district_code": wide["district_code"].iloc[rows].to_numpy(),
+                "year": wide["year"].to_numpy()[rows], "measure": measure,
+                "lo": lo[rows], "hi": hi[rows], "value": value[rows],
             }))
-        return value
+        return pd.Series(value, index=wide.index, dtype="float64")
 
     lunch = ["lunch_free", "lunch_non_subsidized", "lunch_reduced"]
     out["frl_count"] = add("frl_count", ["lunch_free", "lunch_reduced"], lunch, "lunch_total")
@@ -498,6 +615,9 @@ def compare_exports(a: pd.DataFrame, b: pd.DataFrame, display_a: str, display_b:
         Naming the superseded file, its line and the column, when a district is in only one file or a
         count differs.
     """
+    fast = _compare_aligned(a, b, counts)
+    if fast is not None:
+        return fast
     merged = a.merge(b, on="district_code", how="outer", suffixes=("_a", "_b"), indicator=True)
     alone = merged[merged["_merge"] != "both"]
     if not alone.empty:
@@ -521,6 +641,29 @@ def compare_exports(a: pd.DataFrame, b: pd.DataFrame, display_a: str, display_b:
                 row=int(merged["_line_a"].iloc[i]), column=col,
             )
         stats["cells"] += len(merged)
+        stats["equal"] += int(equal.sum())
+        stats["suppression_differences"] += int(supp.sum())
+    return stats
+
+
+def _compare_aligned(a: pd.DataFrame, b: pd.DataFrame, counts: tuple[str, ...]) -> dict[str, int] | None:
+    """:func:`compare_exports`' statistics without a merge, when the two files list the same districts
+    (each once) and agree in every cell up to suppression; None otherwise (the merge then finds the error).
+    """
+    codes_a, codes_b = a["district_code"].tolist(), b["district_code"].tolist()
+    position = {code: i for i, code in enumerate(codes_b)}
+    if len(position) != len(codes_b) or len(set(codes_a)) != len(codes_a) or set(codes_a) != set(position):
+        return None
+    rows = np.fromiter((position[c] for c in codes_a), dtype="int64", count=len(codes_a))
+    stats = {"cells": 0, "equal": 0, "suppression_differences": 0}
+    for col in counts:
+        va, vb = a[col].to_numpy(), b[col].to_numpy()[rows]
+        missing_a, missing_b = pd.isna(va), pd.isna(vb)
+        equal = (va == vb) | (missing_a & missing_b)
+        supp = missing_a ^ missing_b
+        if (~equal & ~supp).any():
+            return None
+        stats["cells"] += len(codes_a)
         stats["equal"] += int(equal.sum())
         stats["suppression_differences"] += int(supp.sum())
     return stats
@@ -595,30 +738,58 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
 def _assemble(
     chosen: dict[tuple[int, str], tuple[str, pd.DataFrame, pd.DataFrame]], which: str
 ) -> pd.DataFrame:
-    """Outer-join the chosen files of each year into one wide table with an ``enrollment`` column."""
+    """Outer-join the chosen files of each year into one wide table with an ``enrollment`` column.
+
+    The join is done by position, as an outer merge of the files on (``district_code``, ``year``) and a
+    concatenation of the years would do it: the district codes of each year in sorted order, each file's
+    columns in turn (NaN where a file lacks the district or a year lacks the file).
+    """
     years = sorted({y for y, _ in chosen})
-    frames = []
+    codes: list[str] = []
+    year_col: list[np.ndarray] = []
+    blocks: list[dict[str, np.ndarray]] = []  # per year: column -> values
     for year in years:
-        wide: pd.DataFrame | None = None
-        for kind in KINDS:
-            if (year, kind) not in chosen:
-                continue
-            _, districts, state = chosen[(year, kind)]
-            part = (districts if which == "districts" else state).rename(columns={"_line": f"_line_{kind}"})
-            wide = part if wide is None else wide.merge(part, on=["district_code", "year"], how="outer")
-        assert wide is not None
+        parts = [
+            (kind, chosen[(year, kind)][1] if which == "districts" else chosen[(year, kind)][2])
+            for kind in KINDS if (year, kind) in chosen
+        ]
+        assert parts
+        part_codes = [part["district_code"].tolist() for _, part in parts]
+        year_codes = sorted(set().union(*part_codes))
+        position = {code: i for i, code in enumerate(year_codes)}
+        n = len(year_codes)
+        block: dict[str, np.ndarray] = {}
+        for (kind, part), these in zip(parts, part_codes, strict=True):
+            rows = np.fromiter((position[c] for c in these), dtype="int64", count=len(these))
+            for col in part.columns:
+                if col in ("district_code", "year"):
+                    continue
+                values = np.full(n, np.nan)
+                values[rows] = part[col].to_numpy(dtype="float64")
+                block[f"_line_{kind}" if col == "_line" else col] = values
         if (year, "all-students") in chosen:
-            wide["enrollment"] = wide["students_total"]
-            if "lunch_total" in wide.columns:
-                _check_same_total(wide, chosen[(year, "all-students")][0])
+            block["enrollment"] = block["students_total"]
+            if "lunch_total" in block:
+                count, total = block["students_total"], block["lunch_total"]
+                if (~np.isnan(count) & ~np.isnan(total) & (count != total)).any():
+                    wide = pd.DataFrame({"district_code": pd.Series(year_codes, dtype="str"), **block})
+                    _check_same_total(wide, chosen[(year, "all-students")][0])  # raises
         else:
             # No all-students export after 2017: the lunch export's Total counts the same students (the
             # two agree in every district and year where both exist).
-            wide["enrollment"] = wide["lunch_total"] if "lunch_total" in wide.columns else np.nan
-        frames.append(wide.drop(columns=[c for c in wide.columns if c.startswith("_line")]))
-    out = pd.concat(frames, ignore_index=True)
-    out["year"] = out["year"].astype("int64")
-    return out
+            block["enrollment"] = block["lunch_total"] if "lunch_total" in block else np.full(n, np.nan)
+        codes.extend(year_codes)
+        year_col.append(np.full(n, year, dtype="int64"))
+        blocks.append({c: v for c, v in block.items() if not c.startswith("_line")})
+    # Columns in order of first appearance, as pandas.concat unites them.
+    names = list(dict.fromkeys(c for block in blocks for c in block))
+    data = {
+        c: np.concatenate([b.get(c, np.full(len(y), np.nan)) for b, y in zip(blocks, year_col, strict=True)])
+        for c in names
+    }
+    return pd.DataFrame(
+        {"district_code": pd.Series(codes, dtype="str"), "year": np.concatenate(year_col), **data}
+    )
 
 
 def _check_same_total(wide: pd.DataFrame, display: str) -> None:

@@ -38,7 +38,6 @@ that tuition out their high-school students. The gaps of every file are reported
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -55,9 +54,11 @@ from .common import (
     apply_column_map,
     check_unique,
     decode,
+    parse_export,
     read_export,
     spring_year,
     to_number,
+    to_numbers,
     unquote_excel,
     year_from_path,
 )
@@ -198,12 +199,10 @@ def _read_repaired(path: Path, display: str, header_first: tuple[str, ...]) -> R
     repaired = text
     for broken, fixed in NAME_REPAIRS.items():
         repaired = repaired.replace(broken, fixed)
-    if repaired == text:
-        return read_export(path, display, header_first=header_first)
-    with tempfile.TemporaryDirectory() as tmp:
-        fixed_path = Path(tmp) / path.name
-        fixed_path.write_bytes(repaired.encode("utf-8"))
-        return read_export(fixed_path, display, header_first=header_first)
+    if repaired != text and repaired.startswith("\ufeff"):
+        # The repaired text used to be written out and read back as UTF-8-sig, dropping a leading BOM.
+        repaired = repaired[1:]
+    return parse_export(repaired, display, header_first=header_first)
 
 
 def _check_title(table: RawTable, kind: str, year: int, display: str) -> None:
@@ -255,6 +254,68 @@ def _check_sum(df: pd.DataFrame, total: str, components: list[str], display: str
                            f"{df[total].iloc[i]:.0f}", row=int(df["_line"].iloc[i]), column=label)
 
 
+def _kept_columns(table: RawTable, column_map: dict[str, str | None], display: str,
+                  header_line: int) -> dict[str, str]:
+    """Raw label -> name of the columns :func:`_map_columns` keeps; where it would raise, it is called.
+
+    ``_line`` is set aside as in :func:`_map_columns`; other ``_`` columns pass through under their label.
+    """
+    labels = [c for c in table.columns if c != "_line"]
+    keep = {c: (c if c.startswith("_") else column_map[c]) for c in labels
+            if c.startswith("_") or column_map.get(c)}
+    names = list(keep.values())
+    required = {v for v in column_map.values() if v}
+    if (any(not c.startswith("_") and c not in column_map for c in labels)
+            or len(set(names)) != len(names) or not required.issubset(names)):
+        _map_columns(table.frame(), column_map, display, header_line)  # raises naming the column
+    return keep
+
+
+def _filled_rows(table: RawTable, keep: dict[str, str], report: SourceReport, display: str,
+                 header_line: int) -> list[int]:
+    """Indices of the rows with a non-empty kept cell; the others are dropped as blank lines."""
+    report.rows_read += len(table.rows)
+    positions = [table.columns.index(c) for c in keep]
+    filled = [i for i, row in enumerate(table.rows) if any(row[j] for j in positions)]
+    report.drop(BLANK_REASON, len(table.rows) - len(filled))
+    if not filled:
+        raise RawDataError(display, "no data rows after the header (truncated file?)", row=header_line + 1)
+    return filled
+
+
+def _codes_for_names(crosswalk: Crosswalk, names: list[str], lines: list[int], display: str,
+                     column: str) -> list[str]:
+    """:meth:`Crosswalk.codes_for_names` over plain lists, each distinct name looked up once."""
+    found: dict[str, str] = {}
+    codes = []
+    for name, line in zip(names, lines, strict=True):
+        code = found.get(name)
+        if code is None:
+            code = crosswalk.names.get(name_key(name))
+            if code is None:
+                crosswalk.code_for_name(name, display, int(line), column)  # raises naming the row
+            code = found[name] = str(code)
+        codes.append(code)
+    return codes
+
+
+def _cells_frame(table: RawTable, rows: list[int], columns: dict[str, int], lines: list[int]) -> pd.DataFrame:
+    """Object columns ``name -> cells of the selected rows`` with ``_line``, for :func:`to_number`."""
+    data = {name: np.array([table.rows[i][j] for i in rows], dtype=object) for name, j in columns.items()}
+    data["_line"] = np.array(lines, dtype=object)
+    return pd.DataFrame(data, dtype=object)
+
+
+def _sum_gap_suspect(total: np.ndarray, parts: np.ndarray, scale: np.ndarray) -> bool:
+    """True if :func:`_check_sum` might raise: the tolerances, loosened by far more than rounding."""
+    if np.isinf(scale).any():
+        return True
+    gap = np.abs(total - parts)
+    slack = 1e-9 * (scale + 1.0)
+    over_usd = gap > SUM_TOLERANCE_USD - slack
+    return bool((over_usd & (gap > SUM_TOLERANCE_SHARE * np.abs(total) - slack)).any())
+
+
 def read_expenditure_file(
     path: Path, display: str, crosswalk: Crosswalk, report: SourceReport, year: int | None = None
 ) -> pd.DataFrame:
@@ -293,39 +354,52 @@ def read_expenditure_file(
     first_label = "District" if kind == "annual" else "Type"
     table = _read_repaired(path, display, (first_label,))
     _check_title(table, kind, year, display)
-    frame = table.frame()
     header_line = _header_line(table, path, display)
-    raw = _map_columns(frame, column_map, display, header_line)
-    report.rows_read += len(raw)
+    keep = _kept_columns(table, column_map, display, header_line)
+    filled = _filled_rows(table, keep, report, display, header_line)
+    position = {name: table.columns.index(raw) for raw, name in keep.items()}
 
-    cells = raw.drop(columns="_line")
-    blank = cells.apply(lambda s: s.astype(str).str.strip() == "").all(axis=1)
-    report.drop(BLANK_REASON, int(blank.sum()))
-    raw = raw[~blank.to_numpy()].reset_index(drop=True)
-    if raw.empty:
-        raise RawDataError(display, "no data rows after the header (truncated file?)", row=header_line + 1)
-    names = raw["district_name"].map(unquote_excel)
-    uncoded = names.map(lambda n: name_key(n) not in crosswalk.names and n in UNCODED_DISTRICTS)
-    report.drop(UNCODED_REASON, int(uncoded.sum()))
-    raw = raw[~uncoded.to_numpy()].reset_index(drop=True)
-    names = names[~uncoded.to_numpy()].reset_index(drop=True)
+    names = [unquote_excel(table.rows[i][position["district_name"]]) for i in filled]
+    uncoded = [n in UNCODED_DISTRICTS and name_key(n) not in crosswalk.names for n in names]
+    report.drop(UNCODED_REASON, sum(uncoded))
+    rows = [i for i, u in zip(filled, uncoded, strict=True) if not u]
+    names = [n for n, u in zip(names, uncoded, strict=True) if not u]
+    lines = [table.lines[i] for i in rows]
 
-    out = pd.DataFrame({"_line": raw["_line"].to_numpy()})
-    out["district_code"] = crosswalk.codes_for_names(names, raw["_line"], display, first_label).to_numpy()
-    check_unique(out, ["district_code"], display)
+    codes = _codes_for_names(crosswalk, names, lines, display, first_label)
+    if len(set(codes)) != len(codes):
+        check_unique(pd.DataFrame({"_line": lines, "district_code": codes}), ["district_code"], display)
     labels = {v: k for k, v in column_map.items() if v and k in table.columns}
     measures = EXP_MEASURES if kind == "annual" else PPE_MEASURES
+    raw = _cells_frame(table, rows, {m: position[m] for m in measures}, lines)
     # Parse in file order, so that a row cut short is reported at its first missing cell.
-    for col in sorted(measures, key=lambda c: table.columns.index(labels[c])):
-        out[col] = to_number(raw, col, display, report, lo=0, tokens=EDSIGHT_TOKENS,
-                             label=labels[col]).to_numpy()
+    in_file_order = sorted(measures, key=lambda c: table.columns.index(labels[c]))
+    parsed = to_numbers(raw, in_file_order, display, report, lo=0, tokens=EDSIGHT_TOKENS,
+                        labels=[labels[c] for c in in_file_order])
+    values = {col: parsed[:, k] for k, col in enumerate(in_file_order)}
     if kind == "annual":
-        _check_sum(out, "exp_total", EXP_COMPONENTS, display, labels["exp_total"])
-    _check_ends_with_newline(path, display, int(frame["_line"].iloc[-1]))
-    report.rows_kept += len(out)
+        parts = np.zeros(len(rows))
+        scale = np.abs(values["exp_total"])
+        for col in EXP_COMPONENTS:
+            v = np.where(np.isnan(values[col]), 0.0, values[col])
+            parts = parts + v
+            scale = scale + np.abs(v)
+        if _sum_gap_suspect(values["exp_total"], parts, scale):
+            # Decide (and word the error) on a frame built as it always was.
+            check = pd.DataFrame({"_line": np.array(lines, dtype=np.int64)})
+            check["district_code"] = np.array(codes, dtype=object)
+            for col, v in values.items():
+                check[col] = v
+            _check_sum(check, "exp_total", EXP_COMPONENTS, display, labels["exp_total"])
+    _check_ends_with_newline(path, display, int(table.lines[-1]))
+    report.rows_kept += len(rows)
     report.check()
-    out["year"] = np.int64(year)
-    return out[["district_code", "year", *measures]].sort_values("district_code", ignore_index=True)
+    order = sorted(range(len(codes)), key=codes.__getitem__)
+    out = {"district_code": np.array([codes[i] for i in order], dtype=object),
+           "year": np.full(len(order), year, dtype=np.int64)}
+    for col in measures:
+        out[col] = values[col][order]
+    return pd.DataFrame(out)
 
 
 def read_state_long_file(
@@ -353,60 +427,119 @@ def read_state_long_file(
     year = year_from_path(display) if year is None else year
     table = read_export(path, display, header_first=("District",))
     _check_title(table, "annual", year, display)
-    frame = table.frame()
     header_line = _header_line(table, path, display)
-    raw = _map_columns(frame, STATE_LONG_COLUMN_MAP, display, header_line)
-    report.rows_read += len(raw)
-    cells = raw.drop(columns="_line")
-    blank = cells.apply(lambda s: s.astype(str).str.strip() == "").all(axis=1)
-    report.drop(BLANK_REASON, int(blank.sum()))
-    raw = raw[~blank.to_numpy()].reset_index(drop=True)
-    if raw.empty:
-        raise RawDataError(display, "no data rows after the header (truncated file?)", row=header_line + 1)
+    keep = _kept_columns(table, STATE_LONG_COLUMN_MAP, display, header_line)
+    filled = _filled_rows(table, keep, report, display, header_line)
+    position = {name: table.columns.index(raw) for raw, name in keep.items()}
+    lines = [table.lines[i] for i in filled]
     # The district cell is filled on the first row only; it must name the state.
-    names = raw["district_name"].map(unquote_excel).replace("", np.nan).ffill().fillna("")
-    codes = crosswalk.codes_for_names(names, raw["_line"], display, "District")
-    if (codes != STATE_CODE).any():
-        i = int(np.flatnonzero((codes != STATE_CODE).to_numpy())[0])
-        raise RawDataError(display, f"{names.iloc[i]!r} is not the state", row=int(raw["_line"].iloc[i]),
-                           column="District")
-    functions = raw["function"].map(unquote_excel)
-    unknown = ~functions.isin(list(ANNUAL_FUNCTIONS))
-    if unknown.any():
-        i = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise RawDataError(display, f"unknown function {functions.iloc[i]!r}; known: "
-                           f"{sorted(ANNUAL_FUNCTIONS)}", row=int(raw["_line"].iloc[i]), column="Type")
-    long = pd.DataFrame({"_line": raw["_line"].to_numpy(),
-                         "measure": functions.map(ANNUAL_FUNCTIONS).to_numpy()})
-    check_unique(long, ["measure"], display)
-    missing = [m for m in EXP_MEASURES if m not in set(long["measure"])]
+    names: list[str] = []
+    last = ""
+    for i in filled:
+        name = unquote_excel(table.rows[i][position["district_name"]])
+        last = name or last
+        names.append(last)
+    codes = _codes_for_names(crosswalk, names, lines, display, "District")
+    for name, code, line in zip(names, codes, lines, strict=True):
+        if code != STATE_CODE:
+            raise RawDataError(display, f"{name!r} is not the state", row=int(line), column="District")
+    functions = [unquote_excel(table.rows[i][position["function"]]) for i in filled]
+    for function, line in zip(functions, lines, strict=True):
+        if function not in ANNUAL_FUNCTIONS:
+            raise RawDataError(display, f"unknown function {function!r}; known: "
+                               f"{sorted(ANNUAL_FUNCTIONS)}", row=int(line), column="Type")
+    measures = [ANNUAL_FUNCTIONS[f] for f in functions]
+    if len(set(measures)) != len(measures):
+        check_unique(pd.DataFrame({"_line": lines, "measure": measures}), ["measure"], display)
+    missing = [m for m in EXP_MEASURES if m not in set(measures)]
     if missing:
-        raise RawDataError(display, f"missing function(s) {missing}", row=int(raw["_line"].iloc[-1]),
-                           column="Type")
-    long["amount"] = to_number(raw, "amount", display, report, lo=0, tokens=EDSIGHT_TOKENS,
-                               label="Total").to_numpy()
-    long["share"] = to_number(raw, "share", display, report, lo=0, hi=100, tokens=EDSIGHT_TOKENS,
-                              label="State % of Total").to_numpy()
-    total = long.loc[long["measure"] == "exp_total", "amount"].iloc[0]
-    off = (long["share"] - 100 * long["amount"] / total).abs() > SHARE_TOLERANCE
+        raise RawDataError(display, f"missing function(s) {missing}", row=int(lines[-1]), column="Type")
+    raw = _cells_frame(table, filled, {"amount": position["amount"], "share": position["share"]}, lines)
+    amount = to_number(raw, "amount", display, report, lo=0, tokens=EDSIGHT_TOKENS, label="Total").to_numpy()
+    share = to_number(raw, "share", display, report, lo=0, hi=100, tokens=EDSIGHT_TOKENS,
+                      label="State % of Total").to_numpy()
+    i_total = measures.index("exp_total")
+    total = amount[i_total]
+    with np.errstate(all="ignore"):
+        off = np.abs(share - 100 * amount / total) > SHARE_TOLERANCE
     if off.any():
-        i = int(np.flatnonzero(off.to_numpy())[0])
-        raise RawDataError(display, f"share {long['share'].iloc[i]} disagrees with the amounts "
-                           f"({100 * long['amount'].iloc[i] / total:.2f}%)", row=int(long["_line"].iloc[i]),
+        i = int(np.flatnonzero(off)[0])
+        raise RawDataError(display, f"share {share[i]} disagrees with the amounts "
+                           f"({100 * amount[i] / total:.2f}%)", row=int(lines[i]),
                            column="State % of Total")
-    wide = long.set_index("measure")["amount"].reindex(EXP_MEASURES).to_frame().T.reset_index(drop=True)
-    wide["_line"] = int(long.loc[long["measure"] == "exp_total", "_line"].iloc[0])
-    _check_sum(wide, "exp_total", EXP_COMPONENTS, display, "Total")
-    _check_ends_with_newline(path, display, int(frame["_line"].iloc[-1]))
-    report.rows_kept += len(long)
+    by_measure = dict(zip(measures, amount.tolist(), strict=True))
+    values = np.array([by_measure[m] for m in EXP_MEASURES], dtype=np.float64)
+    components = np.where(np.isnan(values[1:]), 0.0, values[1:])
+    parts = np.zeros(1)
+    for v in components:
+        parts = parts + v
+    if _sum_gap_suspect(values[:1], parts, np.abs(values[:1]) + np.abs(components).sum()):
+        # Decide (and word the error) on the one-row frame built as it always was.
+        long = pd.DataFrame({"_line": np.array(lines, dtype=np.int64),
+                             "measure": np.array(measures, dtype=object)})
+        long["amount"] = amount
+        wide = long.set_index("measure")["amount"].reindex(EXP_MEASURES).to_frame().T.reset_index(drop=True)
+        wide["_line"] = int(lines[i_total])
+        _check_sum(wide, "exp_total", EXP_COMPONENTS, display, "Total")
+    _check_ends_with_newline(path, display, int(table.lines[-1]))
+    report.rows_kept += len(filled)
     report.check()
-    wide.insert(0, "district_code", STATE_CODE)
-    wide.insert(1, "year", np.int64(year))
-    return wide[["district_code", "year", *EXP_MEASURES]]
+    wide = pd.DataFrame({"district_code": [STATE_CODE], "year": np.array([year], dtype=np.int64),
+                         **{m: values[k:k + 1] for k, m in enumerate(EXP_MEASURES)}})
+    wide.columns.name = "measure"
+    return wide
+
+
+def _exact_sums(*columns: np.ndarray) -> bool:
+    """True if the non-NaN values are whole numbers small enough that every sum of them is exact.
+
+    Then the order in which the components are added does not matter (the published amounts are whole
+    dollars); otherwise :func:`sum_checks` adds them as pandas does.
+    """
+    for values in columns:
+        finite = values[~np.isnan(values)]
+        if not (np.isfinite(finite).all() and (finite == np.round(finite)).all()
+                and np.abs(finite).sum() < 2.0 ** 52):
+            return False
+    return True
+
+
+def _nan_skipping(values: np.ndarray, reduce) -> float:
+    """``reduce`` over the non-NaN values (NaN if there are none), as pandas' skipna reductions."""
+    kept = values[~np.isnan(values)]
+    return float(reduce(kept)) if kept.size else float("nan")
 
 
 def sum_checks(frame: pd.DataFrame, kind: str, display: str) -> dict:
     """Gap between the total and the sum of the components in one file, for the checks table."""
+    total, components = ("exp_total", EXP_COMPONENTS) if kind == "annual" else ("ppe_total", PPE_COMPONENTS)
+    totals = frame[total].to_numpy(dtype=np.float64)
+    parts = [frame[c].to_numpy(dtype=np.float64) for c in components]
+    if not _exact_sums(totals, *parts):
+        return _sum_checks_pandas(frame, kind, display)
+    summed = np.zeros(len(frame))
+    for v in parts:
+        summed = summed + np.where(np.isnan(v), 0.0, v)
+    gap = totals - summed
+    abs_gap = np.abs(gap)
+    with np.errstate(all="ignore"):
+        share = abs_gap / np.where(totals > 0, totals, np.nan)
+    i = int(abs_gap.argmax())
+    return {
+        "file": display,
+        "year": int(frame["year"].iloc[0]),
+        "kind": kind,
+        "rows": len(frame),
+        "additive": kind == "annual",
+        "max_abs_gap": _nan_skipping(abs_gap, np.max),
+        "max_share_gap": _nan_skipping(share, np.max),
+        "median_gap": _nan_skipping(gap, np.nanmedian),
+        "max_gap_district": str(frame["district_code"].iloc[i]),
+    }
+
+
+def _sum_checks_pandas(frame: pd.DataFrame, kind: str, display: str) -> dict:
+    """:func:`sum_checks` in pandas (for amounts whose sums depend on the order of addition)."""
     total, components = ("exp_total", EXP_COMPONENTS) if kind == "annual" else ("ppe_total", PPE_COMPONENTS)
     gap = frame[total] - frame[components].fillna(0).sum(axis=1)
     share = gap.abs() / frame[total].where(frame[total] > 0)
@@ -449,11 +582,18 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
             frame = read_expenditure_file(path, entry.path, crosswalk, report)
         reports.append(report)
         checks.append(sum_checks(frame, kind, entry.path))
-        state_rows = frame["district_code"] == STATE_CODE
+        state_rows = frame["district_code"].to_numpy(dtype=object) == STATE_CODE
         if is_state and not state_rows.all():
             raise RawDataError(entry.path, "state file holds district rows")
-        state_parts[kind].append(frame[state_rows])
-        district_parts[kind].append(frame[~state_rows])
+        if state_rows.all():
+            state_parts[kind].append(frame)
+            district_parts[kind].append(frame.iloc[:0])
+        elif not state_rows.any():
+            state_parts[kind].append(frame.iloc[:0])
+            district_parts[kind].append(frame)
+        else:
+            state_parts[kind].append(frame[state_rows])
+            district_parts[kind].append(frame[~state_rows])
     if not reports:
         raise RawDataError("registry", f"no files registered for family {FAMILY!r}")
 

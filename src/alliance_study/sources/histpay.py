@@ -35,10 +35,12 @@ grantee received any payment (of any grant); a category with no payment that yea
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import RawDataError
 from ..registry import Registry
@@ -294,66 +296,123 @@ def read_histpay_file(path: Path, display: str, crosswalk: Crosswalk, report: So
         grantee x grant row.
     """
     table = read_export(path, display, header_first=("town",), max_title_lines=0)
-    frame = table.frame()
-    # apply_column_map looks "_line" up in the map too, so the line numbers travel beside it.
-    raw = apply_column_map(frame.drop(columns="_line"), COLUMN_MAP, display,
-                           required=list(COLUMN_MAP.values()), header_line=1)
-    raw["_line"] = frame["_line"].to_numpy()
-    report.rows_read += len(raw)
-    if raw.empty:
+    required = list(COLUMN_MAP.values())
+    labels = [c for c in table.columns if c != "_line"]
+    keep = {c: (c if c.startswith("_") else COLUMN_MAP[c]) for c in labels
+            if c.startswith("_") or COLUMN_MAP.get(c)}
+    kept_names = list(keep.values())
+    if (any(not c.startswith("_") and c not in COLUMN_MAP for c in labels)
+            or len(set(kept_names)) != len(kept_names) or any(c not in kept_names for c in required)):
+        # apply_column_map raises naming the column (its checks depend on the labels only).
+        frame = table.frame()
+        apply_column_map(frame.drop(columns="_line"), COLUMN_MAP, display, required=required, header_line=1)
+    raw_label = {name: raw for raw, name in keep.items()}
+    lines = table.lines
+    report.rows_read += len(table.rows)
+    if not table.rows:
         raise RawDataError(display, "no data rows after the header (truncated file?)", row=2)
+    frame = table.frame()
 
-    grantee = to_number(raw, "grantee", display, report, lo=1, tokens=frozenset(), label="town")
-    frac = grantee != np.floor(grantee)
+    grantee_value = to_number(frame, raw_label["grantee"], display, report, lo=1, tokens=frozenset(),
+                              label="town")
+    frac = (grantee_value != np.floor(grantee_value)).to_numpy()
     if frac.any():
-        i = int(np.flatnonzero(frac.to_numpy())[0])
-        raise RawDataError(display, f"grantee number {grantee.iloc[i]} is not whole",
-                           row=int(raw["_line"].iloc[i]), column="town")
-    df = pd.DataFrame({"_line": raw["_line"].to_numpy(), "grantee": grantee.astype("int64").to_numpy()})
-    for col in ("grantee_name", "drg", "grant_name", "grant_type"):
-        df[col] = raw[col].astype(str).str.strip().to_numpy()
+        i = int(np.flatnonzero(frac)[0])
+        raise RawDataError(display, f"grantee number {grantee_value.iloc[i]} is not whole",
+                           row=int(lines[i]), column="town")
+    # pandas' cast (not numpy's): an infinite number raises rather than wrapping around.
+    grantee = grantee_value.astype("int64").to_numpy()
+    # read_export strips every cell (with the whitespace set that str.strip in pandas also uses).
+    text = {col: frame[raw_label[col]].tolist()
+            for col in ("grantee_name", "drg", "grant_name", "grant_type")}
     for col, label in (("grantee_name", "name"), ("grant_name", "grant_name")):
-        blank = df[col] == ""
-        if blank.any():
-            i = int(np.flatnonzero(blank.to_numpy())[0])
-            raise RawDataError(display, f"blank {label}", row=int(df["_line"].iloc[i]), column=label)
-    bad_type = ~df["grant_type"].isin(GRANT_TYPES)
-    if bad_type.any():
-        i = int(np.flatnonzero(bad_type.to_numpy())[0])
-        raise RawDataError(display, f"unknown grant_type {df['grant_type'].iloc[i]!r} (expected "
-                           f"{sorted(GRANT_TYPES)})", row=int(df["_line"].iloc[i]), column="grant_type")
-    check_unique(df, ["grantee", "grant_name", "grant_type"], display)
-    names = df.groupby("grantee")["grantee_name"].nunique()
-    if (names > 1).any():
-        number = int(names[names > 1].index[0])
-        i = int(np.flatnonzero((df["grantee"] == number).to_numpy())[-1])
-        raise RawDataError(display, f"grantee {number} has more than one name", row=int(df["_line"].iloc[i]),
+        if "" in text[col]:
+            i = text[col].index("")
+            raise RawDataError(display, f"blank {label}", row=int(lines[i]), column=label)
+    if not GRANT_TYPES.issuperset(text["grant_type"]):
+        for i, kind in enumerate(text["grant_type"]):
+            if kind not in GRANT_TYPES:
+                raise RawDataError(display, f"unknown grant_type {kind!r} (expected "
+                                   f"{sorted(GRANT_TYPES)})", row=int(lines[i]), column="grant_type")
+    grantees = grantee.tolist()
+    keys = list(zip(grantees, text["grant_name"], text["grant_type"], strict=True))
+    if len(set(keys)) != len(keys):
+        check_unique(pd.DataFrame({"_line": np.array(lines, dtype=np.int64), "grantee": grantee, **text}),
+                     ["grantee", "grant_name", "grant_type"], display)
+    named = Counter(number for number, _ in dict.fromkeys(zip(grantees, text["grantee_name"], strict=True)))
+    renamed = sorted(number for number, k in named.items() if k > 1)
+    if renamed:
+        i = len(grantees) - 1 - grantees[::-1].index(renamed[0])
+        raise RawDataError(display, f"grantee {renamed[0]} has more than one name", row=int(lines[i]),
                            column="name")
-    for y in PAY_YEARS:
-        # Payments are net of recoveries: negative cells are real adjustments, so no lower bound.
-        df[y] = to_number(raw, f"pay{y}", display, report, tokens=frozenset(), label=f"pay{y}").to_numpy()
+    # Payments are net of recoveries: negative cells are real adjustments, so no lower bound.
+    amounts = np.column_stack([
+        to_number(frame, raw_label[f"pay{y}"], display, report, tokens=frozenset(),
+                  label=f"pay{y}").to_numpy()
+        for y in PAY_YEARS
+    ])
 
     if not path.read_bytes().endswith(b"\n"):
         # The file ends with a line break; without one the last value may be cut mid-number.
         raise RawDataError(display, "file ends without a line break: the last row looks cut off",
-                           row=int(df["_line"].iloc[-1]))
-    first = df.drop_duplicates("grantee")[["grantee", "grantee_name", "_line"]]
-    mapping = _map_grantees(first, crosswalk, display)
-    df = df.merge(mapping, on="grantee", how="left", validate="many_to_one")
-    kept = df["drop_reason"].isna()
-    report.rows_kept += int(kept.sum())
-    for reason, n in df.loc[~kept, "drop_reason"].value_counts().sort_index().items():
-        report.drop(str(reason), int(n))
+                           row=int(lines[-1]))
+    # The first row of each grantee, in order (later rows overwrite with earlier indices going backwards).
+    firsts = sorted(dict(zip(reversed(grantees), range(len(grantees) - 1, -1, -1), strict=True)).values())
+    mapping = _map_grantees(pd.DataFrame({"grantee": grantee[firsts],
+                                          "grantee_name": [text["grantee_name"][i] for i in firsts],
+                                          "_line": np.array([lines[i] for i in firsts], dtype=np.int64)}),
+                            crosswalk, display)
+    code_of = dict(zip(mapping["grantee"].tolist(),
+                       mapping["district_code"].to_numpy(dtype=object, na_value=None).tolist(), strict=True))
+    reason_of = dict(zip(mapping["grantee"].tolist(),
+                         mapping["drop_reason"].to_numpy(dtype=object, na_value=None).tolist(), strict=True))
+    reasons = [reason_of[number] for number in grantees]
+    report.rows_kept += reasons.count(None)
+    dropped = Counter(r for r in reasons if r is not None)
+    for reason in sorted(dropped):
+        report.drop(str(reason), dropped[reason])
     report.check()
 
-    long = df.melt(id_vars=["grantee", "grantee_name", "drg", "district_code", "grant_name", "grant_type"],
-                   value_vars=PAY_YEARS, var_name="year", value_name="amount")
-    long = long[long["amount"] != 0].copy()
-    long["year"] = long["year"].astype("int64")
-    long["category"] = long["grant_name"].map(GRANT_CATEGORIES).astype("string")
-    long = long[["grantee", "grantee_name", "drg", "district_code", "grant_name", "grant_type", "category",
-                 "year", "amount"]]
-    return long.sort_values(["grantee", "grant_name", "grant_type", "year"], ignore_index=True)
+    # Long table of the non-zero payments, sorted by grantee, grant, grant type and year: the rows sorted
+    # by their (unique) grantee x grant x type (names through their ranks), then each row's years.
+    name_rank = {name: k for k, name in enumerate(sorted(set(text["grant_name"])))}
+    type_rank = {kind: k for k, kind in enumerate(sorted(set(text["grant_type"])))}
+    order = np.lexsort((np.fromiter(map(type_rank.__getitem__, text["grant_type"]), np.intp, len(keys)),
+                        np.fromiter(map(name_rank.__getitem__, text["grant_name"]), np.intp, len(keys)),
+                        grantee))
+    nonzero = amounts[order] != 0
+    row, col = np.nonzero(nonzero)
+    src = order[row]
+
+    def pick(values: list, dtype=None):
+        return _text_column(values, src, _TEXT_DTYPE if dtype is None else dtype)
+
+    return pd.DataFrame({
+        "grantee": grantee[src],
+        "grantee_name": pick(text["grantee_name"]),
+        "drg": pick(text["drg"]),
+        "district_code": pick([code_of[number] for number in grantees], pd.StringDtype()),
+        "grant_name": pick(text["grant_name"]),
+        "grant_type": pick(text["grant_type"]),
+        "category": pick([GRANT_CATEGORIES.get(n) for n in text["grant_name"]], pd.StringDtype()),
+        "year": np.array(PAY_YEARS, dtype=np.int64)[col],
+        "amount": amounts[src, col],
+    })
+
+
+#: The dtype pandas infers for a column of Python strings ("str", Arrow-backed, from pandas 3).
+_TEXT_DTYPE = pd.Series(["text"]).dtype
+
+
+def _text_column(values: list, rows: np.ndarray, dtype):
+    """``values[rows]`` (strings or None) as a column of ``dtype``, taken through Arrow when it stores them.
+
+    ``dtype`` is :data:`_TEXT_DTYPE` (what a column of strings is inferred as) or ``pd.StringDtype()``.
+    """
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pd.array(pa.array(values, type=pa.string()).take(pa.array(rows)), dtype=dtype)
+    picked = np.array(values, dtype=object)[rows]
+    return picked if dtype == _TEXT_DTYPE else pd.array(picked, dtype=dtype)
 
 
 def district_table(long: pd.DataFrame) -> pd.DataFrame:
@@ -362,7 +421,9 @@ def district_table(long: pd.DataFrame) -> pd.DataFrame:
     A district-year is present when the grantee received any payment that year (of any grant, in the
     long table); a category without a payment that year is 0.
     """
-    mapped = long[long["district_code"].notna()]
+    # Only the columns used below: selecting rows of the text columns too costs more than the rest.
+    needed = long[["district_code", "year", "category", "amount"]]
+    mapped = needed[needed["district_code"].notna()]
     keys = mapped[["district_code", "year"]].drop_duplicates()
     sums = (mapped[mapped["category"].notna()]
             .pivot_table(index=["district_code", "year"], columns="category", values="amount", aggfunc="sum")
@@ -379,7 +440,8 @@ def district_table(long: pd.DataFrame) -> pd.DataFrame:
 
 def state_table(long: pd.DataFrame) -> pd.DataFrame:
     """Payments of the :data:`GRANT_CATEGORIES` to all grantees (districts or not), by fiscal year."""
-    cat = long[long["category"].notna()]
+    needed = long[["year", "category", "amount"]]
+    cat = needed[needed["category"].notna()]
     out = (cat.pivot_table(index="year", columns="category", values="amount", aggfunc="sum")
            .reindex(index=PAY_YEARS, columns=CATEGORIES).fillna(0.0))
     out.columns = [f"pay_{c}" for c in out.columns]
@@ -406,9 +468,14 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
         reports.append(report)
     if not frames:
         raise RawDataError("registry", f"no files registered for family {FAMILY!r}")
-    long = pd.concat(frames, ignore_index=True)
-    check_unique(long, ["grantee", "grant_name", "grant_type", "year"], "histpay (all files)")
-    long = long.sort_values(["grantee", "grant_name", "grant_type", "year"], ignore_index=True)
+    if len(frames) == 1:
+        # One file: its rows are unique on grantee x grant x type and each row's years are distinct, and
+        # read_histpay_file returns them sorted.
+        long = frames[0]
+    else:
+        long = pd.concat(frames, ignore_index=True)
+        check_unique(long, ["grantee", "grant_name", "grant_type", "year"], "histpay (all files)")
+        long = long.sort_values(["grantee", "grant_name", "grant_type", "year"], ignore_index=True)
     district = district_table(long)
     check_unique(district, ["district_code", "year"], "histpay (district table)")
     return SourceOutput(FAMILY, district=district, state=state_table(long), extra={"histpay_long": long},

@@ -37,6 +37,7 @@ from .common import (
     parse_code,
     read_export,
     to_number,
+    to_numbers,
     unquote_excel,
     year_from_path,
 )
@@ -147,17 +148,25 @@ def _table(
     column_map: dict[str, str | None],
     required: tuple[str, ...],
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Read one export, count its rows, drop blank and note lines, and rename its columns."""
+    """Read one export, count its rows, drop blank and note lines, and rename its columns.
+
+    Returns the kept rows as object (string) columns under their canonical names plus ``_line``, and the
+    raw column labels.
+    """
     table = read_export(path, display, header_first=("District",))
-    df = table.frame()
-    report.rows_read += len(df)
-    cells = df.drop(columns="_line")
-    filled = cells.ne("")
-    blank = ~filled.any(axis=1)
-    note = filled.iloc[:, 0] & ~filled.iloc[:, 1:].any(axis=1)
-    report.drop(DROP_BLANK, int(blank.sum()))
-    report.drop(DROP_NOTE, int(note.sum()))
-    df = df[~blank & ~note]
+    rows = table.rows
+    report.rows_read += len(rows)
+    n_blank = n_note = 0
+    kept: list[int] = []
+    for i, row in enumerate(rows):
+        if not any(row):
+            n_blank += 1
+        elif row[0] and not any(row[1:]):
+            n_note += 1
+        else:
+            kept.append(i)
+    report.drop(DROP_BLANK, n_blank)
+    report.drop(DROP_NOTE, n_note)
     # The header is the line above the first data row; with no rows at all it is the file's last line.
     if table.lines:
         header_line = table.lines[0] - 1
@@ -165,55 +174,114 @@ def _table(
         header_line = decode(path, display).rstrip("\r\n").count("\n") + 1
     # "_line" is listed so the call works whether or not apply_column_map passes "_" columns through.
     full_map = {**column_map, "_line": "_line"}
-    out = apply_column_map(df, full_map, display, required=required, header_line=header_line)
-    if out.empty:
+    labels = [c for c in table.columns if c != "_line"]
+    keep = {c: (c if c.startswith("_") else full_map[c]) for c in labels
+            if c.startswith("_") or full_map.get(c)}
+    names = list(keep.values())
+    if (any(not c.startswith("_") and c not in full_map for c in labels)
+            or len(set(names)) != len(names) or "_line" in names
+            or any(c not in names for c in required)):
+        # apply_column_map raises naming the column (its checks depend on the labels only).
+        apply_column_map(table.frame(), full_map, display, required=required, header_line=header_line)
+    if not kept:
         raise RawDataError(display, "no data rows after the header (truncated file?)", row=header_line)
-    return out, table.columns
+    data: dict[str, np.ndarray] = {}
+    for raw, name in keep.items():
+        j = table.columns.index(raw)
+        data[name] = np.array([rows[i][j] for i in kept], dtype=object)
+    data["_line"] = np.array([table.lines[i] for i in kept], dtype=object)
+    return pd.DataFrame(data, dtype=object), table.columns
 
 
-def _numbers(df: pd.DataFrame, display: str, report: SourceReport, labels: dict[str, str]) -> pd.DataFrame:
+def _numbers(
+    df: pd.DataFrame, display: str, report: SourceReport, labels: dict[str, str]
+) -> dict[str, np.ndarray]:
     """Parse counts (>= 0) and percents (0-100); check % level 3&4 against its count."""
-    out = df.copy()
-    for col in _COUNTS:
-        out[col] = to_number(df, col, display, report, lo=0, tokens=SBAC_SUPPRESSION, label=labels[col])
-    for col in _PERCENTS:
-        out[col] = to_number(df, col, display, report, lo=0, hi=100, tokens=SBAC_SUPPRESSION,
-                             label=labels[col])
-    implied = 100.0 * out["l34_n"] / out["n_scored"].where(out["n_scored"] > 0)
-    off = (implied - out["l34_pct"]).abs() > PCT_TOLERANCE
+    counts = to_numbers(df, _COUNTS, display, report, lo=0, tokens=SBAC_SUPPRESSION,
+                        labels=[labels[c] for c in _COUNTS])
+    percents = to_numbers(df, _PERCENTS, display, report, lo=0, hi=100, tokens=SBAC_SUPPRESSION,
+                          labels=[labels[c] for c in _PERCENTS])
+    out = {c: counts[:, k] for k, c in enumerate(_COUNTS)}
+    out.update({c: percents[:, k] for k, c in enumerate(_PERCENTS)})
+    n_scored = out["n_scored"]
+    with np.errstate(all="ignore"):
+        implied = 100.0 * out["l34_n"] / np.where(n_scored > 0, n_scored, np.nan)
+        off = np.abs(implied - out["l34_pct"]) > PCT_TOLERANCE
     if off.any():
-        i = int(np.flatnonzero(off.to_numpy())[0])
+        i = int(np.flatnonzero(off)[0])
         raise RawDataError(
             display,
-            f"% level 3&4 {out['l34_pct'].iloc[i]} disagrees with its count {out['l34_n'].iloc[i]:.0f} "
-            f"of {out['n_scored'].iloc[i]:.0f} scored tests",
-            row=int(out["_line"].iloc[i]),
+            f"% level 3&4 {out['l34_pct'][i]} disagrees with its count {out['l34_n'][i]:.0f} "
+            f"of {out['n_scored'][i]:.0f} scored tests",
+            row=int(df["_line"].iloc[i]),
             column=labels["l34_pct"],
         )
     return out
 
 
-def _subjects(df: pd.DataFrame, display: str, label: str) -> pd.Series:
+def _subjects(df: pd.DataFrame, display: str, label: str) -> list[str]:
     """Map raw subject names to ``ela`` / ``math``; raise on anything else."""
-    mapped = df["subject"].map(unquote_excel).map(SUBJECTS)
-    if mapped.isna().any():
-        i = int(np.flatnonzero(mapped.isna().to_numpy())[0])
-        raise RawDataError(
-            display, f"unknown subject {df['subject'].iloc[i]!r}; expected one of {sorted(SUBJECTS)}",
-            row=int(df["_line"].iloc[i]), column=label,
-        )
+    raw = df["subject"].tolist()
+    mapped = [SUBJECTS.get(unquote_excel(v)) for v in raw]
+    for i, subject in enumerate(mapped):
+        if subject is None:
+            raise RawDataError(
+                display, f"unknown subject {raw[i]!r}; expected one of {sorted(SUBJECTS)}",
+                row=int(df["_line"].iloc[i]), column=label,
+            )
     return mapped
 
 
-def _codes(df: pd.DataFrame, display: str, crosswalk: Crosswalk, label: str) -> pd.Series:
-    """Parse district codes and check each distinct code once against the crosswalk."""
-    pairs = zip(df["district_code"], df["_line"], strict=True)
-    parsed = [parse_code(v, display, int(line), label) for v, line in pairs]
-    codes = pd.Series(parsed, index=df.index, dtype="str")
-    first = ~codes.duplicated()
-    for code, line in zip(codes[first], df.loc[first, "_line"], strict=True):
-        crosswalk.check_code(code, display, int(line), label)
+def _codes(df: pd.DataFrame, display: str, crosswalk: Crosswalk, label: str) -> list[str]:
+    """Parse district codes (each distinct cell once) and check each distinct code once."""
+    parsed: dict[str, str] = {}
+    codes = []
+    lines = df["_line"].tolist()
+    for v, line in zip(df["district_code"].tolist(), lines, strict=True):
+        code = parsed.get(v)
+        if code is None:
+            code = parsed[v] = parse_code(v, display, int(line), label)
+        codes.append(code)
+    seen: set[str] = set()
+    for code, line in zip(codes, lines, strict=True):
+        if code not in seen:
+            seen.add(code)
+            crosswalk.check_code(code, display, int(line), label)
     return codes
+
+
+def _finish(
+    display: str,
+    report: SourceReport,
+    keys: dict[str, list],
+    lines: list,
+    values: dict[str, np.ndarray],
+    drop_state: bool,
+) -> pd.DataFrame:
+    """Drop state rows, check the keys are unique, count the kept rows, and sort by the keys."""
+    n = len(lines)
+    if drop_state:
+        state = [c == STATE_CODE for c in keys["district_code"]]
+        report.drop("state total row (the state comes from the _ct file)", sum(state))
+        if any(state):
+            sel = [i for i in range(n) if not state[i]]
+            keys = {k: [v[i] for i in sel] for k, v in keys.items()}
+            lines = [lines[i] for i in sel]
+            values = {k: v[sel] for k, v in values.items()}
+            n = len(sel)
+    tuples = list(zip(*keys.values(), strict=True))
+    if len(set(tuples)) != n:
+        check_unique(pd.DataFrame({"_line": lines, **keys}), list(keys), display)
+    report.rows_kept += n
+    report.check()
+    order = sorted(range(n), key=tuples.__getitem__)
+    out: dict[str, np.ndarray] = {}
+    for k, v in keys.items():
+        dtype = np.int64 if k == "grade" else object
+        out[k] = np.array([v[i] for i in order], dtype=dtype)
+    for k, v in values.items():
+        out[k] = v[order]
+    return pd.DataFrame(out)
 
 
 def read_combined_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
@@ -244,18 +312,12 @@ def read_combined_file(path: Path, display: str, crosswalk: Crosswalk, report: S
     """
     df, present = _table(path, display, report, COMBINED_COLUMNS, _REQUIRED_COMBINED)
     labels = {c: _label_of(COMBINED_COLUMNS, c, present) for c in _REQUIRED_COMBINED}
-    df = _numbers(df, display, report, labels)
-    df["district_code"] = _codes(df, display, crosswalk, labels["district_code"])
-    df["subject"] = _subjects(df, display, labels["subject"])
+    values = _numbers(df, display, report, labels)
+    codes = _codes(df, display, crosswalk, labels["district_code"])
+    subjects = _subjects(df, display, labels["subject"])
     # The state total has its own file; a state row here would double-count it.
-    state = df["district_code"] == STATE_CODE
-    report.drop("state total row (the state comes from the _ct file)", int(state.sum()))
-    df = df[~state]
-    check_unique(df, ["district_code", "subject"], display)
-    report.rows_kept += len(df)
-    report.check()
-    cols = ["district_code", "subject", *_COUNTS, *_PERCENTS]
-    return df[cols].sort_values(["district_code", "subject"], ignore_index=True)
+    return _finish(display, report, {"district_code": codes, "subject": subjects}, df["_line"].tolist(),
+                   {c: values[c] for c in (*_COUNTS, *_PERCENTS)}, drop_state=True)
 
 
 def read_grade_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
@@ -275,26 +337,20 @@ def read_grade_file(path: Path, display: str, crosswalk: Crosswalk, report: Sour
     """
     df, present = _table(path, display, report, GRADE_COLUMNS, _REQUIRED_GRADE)
     labels = {c: _label_of(GRADE_COLUMNS, c, present) for c in _REQUIRED_GRADE}
-    df = _numbers(df, display, report, labels)
-    df["avg_vss"] = to_number(df, "avg_vss", display, report, lo=VSS_RANGE[0], hi=VSS_RANGE[1],
-                              tokens=SBAC_SUPPRESSION, label=labels["avg_vss"])
-    grade = to_number(df, "grade", display, report, tokens=frozenset(), label=labels["grade"])
-    bad = ~grade.isin(GRADES_TESTED)
+    values = _numbers(df, display, report, labels)
+    values["avg_vss"] = to_number(df, "avg_vss", display, report, lo=VSS_RANGE[0], hi=VSS_RANGE[1],
+                                  tokens=SBAC_SUPPRESSION, label=labels["avg_vss"]).to_numpy()
+    grade = to_number(df, "grade", display, report, tokens=frozenset(), label=labels["grade"]).to_numpy()
+    bad = ~np.isin(grade, GRADES_TESTED)
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
+        i = int(np.flatnonzero(bad)[0])
         raise RawDataError(display, f"grade {df['grade'].iloc[i]!r} is not one of {GRADES_TESTED}",
                            row=int(df["_line"].iloc[i]), column=labels["grade"])
-    df["grade"] = grade.astype("int64")
-    df["district_code"] = _codes(df, display, crosswalk, labels["district_code"])
-    df["subject"] = _subjects(df, display, labels["subject"])
-    state = df["district_code"] == STATE_CODE
-    report.drop("state total row (the state comes from the _ct file)", int(state.sum()))
-    df = df[~state]
-    check_unique(df, ["district_code", "grade", "subject"], display)
-    report.rows_kept += len(df)
-    report.check()
-    cols = ["district_code", "grade", "subject", *_COUNTS, *_PERCENTS, "avg_vss"]
-    return df[cols].sort_values(["district_code", "grade", "subject"], ignore_index=True)
+    codes = _codes(df, display, crosswalk, labels["district_code"])
+    subjects = _subjects(df, display, labels["subject"])
+    keys = {"district_code": codes, "grade": grade.astype("int64").tolist(), "subject": subjects}
+    return _finish(display, report, keys, df["_line"].tolist(),
+                   {c: values[c] for c in (*_COUNTS, *_PERCENTS, "avg_vss")}, drop_state=True)
 
 
 def read_state_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
@@ -312,30 +368,63 @@ def read_state_file(path: Path, display: str, crosswalk: Crosswalk, report: Sour
     """
     df, present = _table(path, display, report, STATE_COLUMNS, _REQUIRED_STATE)
     labels = {c: _label_of(STATE_COLUMNS, c, present) for c in _REQUIRED_STATE}
-    df = _numbers(df, display, report, labels)
+    values = _numbers(df, display, report, labels)
     for name, line in zip(df["district"], df["_line"], strict=True):
         if crosswalk.code_for_name(name, display, int(line), labels["district"]) != STATE_CODE:
             raise RawDataError(display, f"{name!r} is not the state total", row=int(line),
                                column=labels["district"])
-    df["subject"] = _subjects(df, display, labels["subject"])
-    check_unique(df, ["subject"], display)
-    report.rows_kept += len(df)
-    report.check()
-    return df[["subject", *_COUNTS, *_PERCENTS]].sort_values("subject", ignore_index=True)
+    subjects = _subjects(df, display, labels["subject"])
+    return _finish(display, report, {"subject": subjects}, df["_line"].tolist(),
+                   {c: values[c] for c in (*_COUNTS, *_PERCENTS)}, drop_state=False)
+
+
+def _pivot_subjects(codes: list[str], subjects: list[str], measures: dict[str, np.ndarray],
+                    year: int) -> pd.DataFrame:
+    """``DataFrame.pivot(index="district_code", columns="subject", values=...)`` for unique keys.
+
+    One row per code (sorted) with ``year`` and ``sbac_<subject>_<measure>`` for each measure (in the
+    given order) and each subject present (sorted); NaN where a code has no row for a subject.
+    """
+    index = sorted(set(codes))
+    row_of = {c: i for i, c in enumerate(index)}
+    present = sorted(set(subjects))
+    rows = np.array([row_of[c] for c in codes], dtype=np.intp)
+    data: dict[str, np.ndarray] = {
+        "district_code": np.array(index, dtype=object),
+        "year": np.full(len(index), year, dtype=np.int64),
+    }
+    for name, values in measures.items():
+        for subject in present:
+            sel = np.array([s == subject for s in subjects], dtype=bool)
+            column = np.full(len(index), np.nan)
+            column[rows[sel]] = values[sel]
+            data[f"sbac_{subject}_{name}"] = column
+    return pd.DataFrame(data)
 
 
 def _wide(combined: pd.DataFrame, year: int) -> pd.DataFrame:
     """District (or state) x subject rows -> one row per district with ``sbac_<subject>_<measure>``."""
     measures = {"l34_pct": "pct_l34", "n_scored": "n_scored", "participation": "participation"}
     is_state = "district_code" not in combined.columns
-    if is_state:
-        combined = combined.assign(district_code=STATE_CODE)
-    long = combined[["district_code", "subject", *measures]].rename(columns=measures)
-    wide = long.pivot(index="district_code", columns="subject", values=list(measures.values()))
-    wide.columns = [f"sbac_{s}_{m}" for m, s in wide.columns]
-    wide = wide.reset_index()
-    wide.insert(1, "year", np.int64(year))
+    subjects = combined["subject"].tolist()
+    codes = [STATE_CODE] * len(subjects) if is_state else combined["district_code"].tolist()
+    wide = _pivot_subjects(codes, subjects,
+                           {new: combined[old].to_numpy(dtype=np.float64) for old, new in measures.items()},
+                           year)
     return wide.drop(columns="district_code") if is_state else wide
+
+
+def _exact_sums(*columns: np.ndarray) -> bool:
+    """True if the non-NaN values are whole numbers small enough that every sum of them is exact.
+
+    Then any order of addition gives the same float64 sums (pandas adds group members in its own order).
+    """
+    for values in columns:
+        finite = values[~np.isnan(values)]
+        if not (np.isfinite(finite).all() and (finite == np.round(finite)).all()
+                and np.abs(finite).sum() < 2.0 ** 52):
+            return False
+    return True
 
 
 def grades_3_8_summary(by_grade: pd.DataFrame) -> pd.DataFrame:
@@ -356,6 +445,47 @@ def grades_3_8_summary(by_grade: pd.DataFrame) -> pd.DataFrame:
         score weighted by scored tests over the grades whose score and count are both published; NaN if
         none).
     """
+    sel = np.isin(by_grade["grade"].to_numpy(), GRADES_3_8)
+    n = by_grade["n_scored"].to_numpy(dtype=np.float64)[sel]
+    l34 = by_grade["l34_n"].to_numpy(dtype=np.float64)[sel]
+    vss = by_grade["avg_vss"].to_numpy(dtype=np.float64)[sel]
+    has_vss = ~np.isnan(vss) & ~np.isnan(n)
+    w = np.where(has_vss, n, np.nan)
+    wv = np.where(has_vss, vss * n, np.nan)
+    if not sel.any() or not _exact_sums(n, l34, w, wv):
+        return _grades_3_8_summary_groupby(by_grade)
+    keys = list(zip(by_grade["district_code"].to_numpy(dtype=object)[sel].tolist(),
+                    by_grade["subject"].to_numpy(dtype=object)[sel].tolist(), strict=True))
+    groups = sorted(set(keys))
+    group_of = {k: i for i, k in enumerate(groups)}
+    gid = np.array([group_of[k] for k in keys], dtype=np.intp)
+    size = len(groups)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(gid, weights=np.where(np.isnan(values), 0.0, values), minlength=size)
+
+    def count(flags: np.ndarray) -> np.ndarray:
+        return np.bincount(gid, weights=flags.astype(np.float64), minlength=size)
+
+    n_sum, l34_sum = total(n), total(l34)
+    w_sum = np.where(count(~np.isnan(w)) > 0, total(w), np.nan)
+    wv_sum = np.where(count(~np.isnan(wv)) > 0, total(wv), np.nan)
+    n_missing = count(np.isnan(n)) > 0
+    incomplete = count(np.isnan(n) | np.isnan(l34)) > 0
+    with np.errstate(all="ignore"):
+        pct = 100.0 * l34_sum / np.where(n_sum > 0, n_sum, np.nan)
+        vss_g38 = wv_sum / np.where(w_sum > 0, w_sum, np.nan)
+    return pd.DataFrame({
+        "district_code": np.array([g[0] for g in groups], dtype=object),
+        "subject": np.array([g[1] for g in groups], dtype=object),
+        "n_g38": np.where(n_missing, np.nan, n_sum),
+        "pct_l34_g38": np.where(incomplete, np.nan, pct),
+        "vss_g38": vss_g38,
+    })
+
+
+def _grades_3_8_summary_groupby(by_grade: pd.DataFrame) -> pd.DataFrame:
+    """:func:`grades_3_8_summary` with pandas groupby (for sums that are not exact in every order)."""
     g = by_grade[by_grade["grade"].isin(GRADES_3_8)].copy()
     has_vss = g["avg_vss"].notna() & g["n_scored"].notna()
     g["_w"] = g["n_scored"].where(has_vss)
@@ -382,11 +512,8 @@ def grades_3_8_summary(by_grade: pd.DataFrame) -> pd.DataFrame:
 def _g38_wide(by_grade: pd.DataFrame, year: int) -> pd.DataFrame:
     summary = grades_3_8_summary(by_grade)
     measures = ["vss_g38", "pct_l34_g38", "n_g38"]
-    wide = summary.pivot(index="district_code", columns="subject", values=measures)
-    wide.columns = [f"sbac_{s}_{m}" for m, s in wide.columns]
-    wide = wide.reset_index()
-    wide.insert(1, "year", np.int64(year))
-    return wide
+    return _pivot_subjects(summary["district_code"].tolist(), summary["subject"].tolist(),
+                           {m: summary[m].to_numpy(dtype=np.float64) for m in measures}, year)
 
 
 #: District measure columns in output order.

@@ -29,6 +29,7 @@ categories and NaN when any is NaN.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from ..registry import Registry
 from .common import (
     STATE_CODE,
     ColumnSpec,
+    RawTable,
     SourceOutput,
     SourceReport,
     apply_column_map,
@@ -138,6 +140,16 @@ def _header_line(text: str) -> int | None:
     return None
 
 
+#: :func:`~.directory.name_key`, memoized: the same few hundred names recur in every file.
+_name_key = functools.lru_cache(maxsize=4096)(name_key)
+
+
+def _unquoted(cells: list[str]) -> list[str]:
+    """:func:`unquote_excel` of every cell (each distinct value is cleaned once)."""
+    clean = {v: unquote_excel(v) for v in dict.fromkeys(cells)}
+    return [clean[v] for v in cells]
+
+
 def read_staffing_file(
     path: Path, display: str, crosswalk: Crosswalk, report: SourceReport
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -168,6 +180,19 @@ def read_staffing_file(
         not continue a block, an unknown category, an educator type that does not match its category, a
         non-numeric or negative FTE, an unknown district name, or a category repeated for a district.
     """
+    districts, state = _read_rows(path, display, crosswalk, report)
+    return _long_frame(districts), _long_frame(state)
+
+
+#: One long-table row: district code, year, category key, educator type, FTE, line in the file.
+_Row = tuple[str, int, str, str, float, int]
+
+
+def _read_rows(
+    path: Path, display: str, crosswalk: Crosswalk, report: SourceReport
+) -> tuple[list[_Row], list[_Row]]:
+    """:func:`read_staffing_file` as lists of rows (district rows, state rows), each sorted by code and
+    category."""
     state_file = is_state_file(display)
     year = year_from_path(display)
     table = read_export(path, display, header_first=("District",))
@@ -175,30 +200,28 @@ def read_staffing_file(
         raise RawDataError(display, f"title {table.title[:1]} does not start with {TITLE_PREFIX!r}", row=1)
     if spring_year(table.title[0], display, line=1) != year:
         raise RawDataError(display, f"title {table.title[0]!r} does not match the file name's year", row=1)
-    raw = table.frame()
     header_line = table.lines[0] - 1 if table.lines else _header_line(decode(path, display))
-    # Map the labels without the ``_line`` bookkeeping column, then put it back.
-    df = apply_column_map(
-        raw.drop(columns="_line"), COLUMN_MAP, display, required=list(COLUMN_MAP.values()),
-        header_line=header_line,
-    )
-    for col in ("district_name", "category_label", "educator_type"):
-        df[col] = df[col].map(unquote_excel)
-    df["_line"] = raw["_line"]
-    report.rows_read += len(df)
+    columns = _mapped_columns(table, COLUMN_MAP, display, list(COLUMN_MAP.values()), header_line)
+    # Work on plain Python lists (per-cell work through pandas' Arrow-backed strings is slow); the few
+    # distinct labels and names are cleaned once each.
+    all_names = _unquoted(columns["district_name"])
+    all_cats = _unquoted(columns["category_label"])
+    all_kinds = _unquoted(columns["educator_type"])
+    all_fte = columns["fte"]
+    report.rows_read += len(table.rows)
 
-    names: list[str | None] = []
+    names: list[str] = []
+    cats: list[str] = []
+    kinds: list[str] = []
+    fte_cells: list[str] = []
+    lines: list[int] = []
     current: str | None = None
-    blank = []
-    for name, cat, kind, fte, line in zip(
-        df["district_name"], df["category_label"], df["educator_type"], df["fte"], df["_line"], strict=True
-    ):
+    n_blank = 0
+    for name, cat, kind, fte, line in zip(all_names, all_cats, all_kinds, all_fte, table.lines, strict=True):
         if not (name or cat or kind or str(fte).strip()):
             current = None  # a blank line ends the block
-            blank.append(True)
-            names.append(None)
+            n_blank += 1
             continue
-        blank.append(False)
         if name:
             current = name
         elif current is None:
@@ -207,19 +230,21 @@ def read_staffing_file(
                 row=int(line), column="District",
             )
         names.append(current)
-    df["district_name"] = names
-    is_blank = pd.Series(blank, index=df.index)
-    report.drop(BLANK_REASON, int(is_blank.sum()))
-    df = df[~is_blank]
-    if df.empty:
+        cats.append(cat)
+        kinds.append(kind)
+        fte_cells.append(fte)
+        lines.append(line)
+    report.drop(BLANK_REASON, n_blank)
+    if not names:
         raise RawDataError(
             display, "no data rows after the header (truncated file?)", row=header_line, column="District"
         )
 
-    keys, kinds = [], []
     norm = {normalize_label(k): v for k, v in CATEGORIES.items()}
-    for label, kind, line in zip(df["category_label"], df["educator_type"], df["_line"], strict=True):
-        spec = norm.get(normalize_label(label))
+    specs = {label: norm.get(normalize_label(label)) for label in dict.fromkeys(cats)}
+    keys: list[str] = []
+    for label, kind, line in zip(cats, kinds, lines, strict=True):
+        spec = specs[label]
         if spec is None:
             raise RawDataError(
                 display, f"unknown assignment category {label!r}; known: {sorted(CATEGORIES)}",
@@ -231,37 +256,87 @@ def read_staffing_file(
                 row=int(line), column="Educator Type",
             )
         keys.append(spec[0])
-        kinds.append(kind)
-    df["category"] = keys
-    df["fte"] = to_number(df, "fte", display, report, lo=0, tokens=SUPPRESSION, label="FTE Count")
+    numbers = pd.DataFrame({"fte": pd.Series(fte_cells, dtype=object), "_line": lines})
+    ftes = to_number(numbers, "fte", display, report, lo=0, tokens=SUPPRESSION, label="FTE Count").tolist()
 
-    no_code = {name_key(n): reason for n, reason in NO_CODE_ENTITIES.items()}
-    reasons = df["district_name"].map(lambda n: no_code.get(name_key(n)))
-    for reason in sorted(set(reasons.dropna())):
-        report.drop(reason, int((reasons == reason).sum()))
-    df = df[reasons.isna()]
-    df["district_code"] = crosswalk.codes_for_names(df["district_name"], df["_line"], display, "District")
-    df["year"] = np.int64(year)
-    check_unique(df, ["district_code", "category"], display)
+    # Drop reasons and codes, computed once per distinct name.
+    no_code = {_name_key(n): reason for n, reason in NO_CODE_ENTITIES.items()}
+    name_keys = {n: _name_key(n) for n in dict.fromkeys(names)}
+    reason_of = {n: no_code.get(k) for n, k in name_keys.items()}
+    dropped = [reason_of[n] for n in names if reason_of[n] is not None]
+    for reason in sorted(set(dropped)):
+        report.drop(reason, dropped.count(reason))
+    code_of = {n: crosswalk.names.get(k) for n, k in name_keys.items()}
+    rows: list[_Row] = []
+    for name, key, kind, fte, line in zip(names, keys, kinds, ftes, lines, strict=True):
+        if reason_of[name] is not None:
+            continue
+        code = code_of[name]
+        if code is None:
+            crosswalk.code_for_name(name, display, int(line), "District")  # raises the standard error
+        rows.append((code, year, key, kind, fte, line))
+    if len({(r[0], r[2]) for r in rows}) < len(rows):
+        check_unique(_long_frame(rows), ["district_code", "category"], display)  # raises
 
-    out = df[["district_code", "year", "category", "educator_type", "fte", "_line"]].reset_index(drop=True)
-    out["year"] = out["year"].astype("int64")
-    is_state = out["district_code"] == STATE_CODE
-    if state_file and not is_state.all():
-        i = int(np.flatnonzero((~is_state).to_numpy())[0])
-        raise RawDataError(
-            display, f"district {out['district_code'].iloc[i]} in a state (_ct) file",
-            row=int(out["_line"].iloc[i]), column="District",
-        )
-    districts, state = out[~is_state], out[is_state]
+    if state_file:
+        for code, _, _, _, _, line in rows:
+            if code != STATE_CODE:
+                raise RawDataError(
+                    display, f"district {code} in a state (_ct) file", row=int(line), column="District"
+                )
+    state = [r for r in rows if r[0] == STATE_CODE]
+    districts = [r for r in rows if r[0] != STATE_CODE]
     if state_file:
         report.rows_kept += len(state)
     else:
         report.drop(STATE_ROW_REASON, len(state))
         report.rows_kept += len(districts)
     report.check()
-    order = ["district_code", "year", "category"]
-    return (districts.sort_values(order, ignore_index=True), state.sort_values(order, ignore_index=True))
+    # Sorted by district code, year and category: unique (checked above), so later fields never decide.
+    return sorted(districts), sorted(state)
+
+
+def _mapped_columns(
+    table: RawTable, column_map: dict[str, str], display: str, required: list[str], header_line: int | None
+) -> dict[str, list[str]]:
+    """The table's cells by column name, as :func:`apply_column_map` would rename and keep them.
+
+    The labels are checked here; :func:`apply_column_map` is run (on the labels only) just to raise its
+    usual error when one is unknown, two map to the same name or a required one is missing.
+    """
+    keep = {
+        i: (label if label.startswith("_") else column_map[label])
+        for i, label in enumerate(table.columns)
+        if label != "_line" and (label.startswith("_") or column_map.get(label))
+    }
+    names = list(keep.values())
+    if (
+        any(not c.startswith("_") and c not in column_map for c in table.columns)
+        or len(set(names)) < len(names)
+        or any(c not in names for c in required)
+    ):
+        apply_column_map(
+            pd.DataFrame(columns=[c for c in table.columns if c != "_line"]), column_map, display,
+            required=required, header_line=header_line,
+        )
+    cells = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.columns]
+    return {name: list(cells[i]) for i, name in keep.items()}
+
+
+def _long_frame(rows: list[_Row], line: bool = True) -> pd.DataFrame:
+    """Long table of rows: ``district_code``, ``year``, ``category``, ``educator_type``, ``fte`` and, if
+    ``line``, ``_line``."""
+    codes, years, keys, kinds, ftes, lines = (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 6
+    frame = pd.DataFrame({
+        "district_code": pd.Series(codes, dtype="str"),
+        "year": np.asarray(years, dtype="int64"),
+        "category": pd.Series(keys, dtype="str"),
+        "educator_type": pd.Series(kinds, dtype="str"),
+        "fte": np.asarray(ftes, dtype="float64"),
+    })
+    if line:
+        frame["_line"] = np.asarray(lines, dtype="int64")
+    return frame
 
 
 def staffing_wide(long: pd.DataFrame) -> pd.DataFrame:
@@ -283,10 +358,12 @@ def staffing_wide(long: pd.DataFrame) -> pd.DataFrame:
     # Categories are unique per district-year (checked on read); unstack keeps only observed district-years.
     wide = long.set_index([*keys, "category"])["fte"].unstack("category")
     wide = wide.reindex(columns=CERTIFIED_KEYS + NON_CERTIFIED_KEYS + MIXED_KEYS)
-    parts = long.groupby(keys)["educator_type"].agg(
-        has_cert=lambda s: bool((s == CERTIFIED).any()),
-        has_noncert=lambda s: bool((s == NON_CERTIFIED).any()),
-    ).reindex(wide.index)
+    # Whether each district-year has any certified / non-certified row (cythonized, not per group).
+    kind = long["educator_type"]
+    flags = pd.DataFrame(
+        {"has_cert": kind.eq(CERTIFIED), "has_noncert": kind.eq(NON_CERTIFIED), **{k: long[k] for k in keys}}
+    )
+    parts = flags.groupby(keys)[["has_cert", "has_noncert"]].any().reindex(wide.index)
     has_cert = parts["has_cert"].astype(bool)
     has_noncert = parts["has_noncert"].astype(bool)
     both = has_cert & has_noncert
@@ -342,15 +419,16 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
         ``district_code``, ``year``, ``category``, ``educator_type``, ``fte`` as read (district rows).
     """
     reports: list[SourceReport] = []
-    districts, states = [], []
+    districts: list[_Row] = []
+    states: list[_Row] = []
     for entry in registry.files(FAMILY):
         report = SourceReport(FAMILY, entry.path)
-        d, s = read_staffing_file(registry.verified_path(entry), entry.path, crosswalk, report)
-        districts.append(d)
-        states.append(s)
+        d, s = _read_rows(registry.verified_path(entry), entry.path, crosswalk, report)
+        districts.extend(d)
+        states.extend(s)
         reports.append(report)
-    long = pd.concat(districts, ignore_index=True).drop(columns="_line")
-    state_long = pd.concat(states, ignore_index=True).drop(columns="_line")
+    long = _long_frame(districts, line=False)
+    state_long = _long_frame(states, line=False)
     check_unique(state_long, ["year", "category"], "staffing (state files)")
     district = staffing_wide(long)
     check_unique(district, ["district_code", "year"], "staffing (assembled)")

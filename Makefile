@@ -1,5 +1,5 @@
 # alliance-study: the two commands in README.md do all setup on a fresh machine.
-#   make book   install -> fetch raw data -> build the panel (-> notebooks -> book, as chapters land)
+#   make book   install -> fetch raw data -> build the panel -> execute the notebooks -> build the book
 #   make test   install -> lint -> tests (fetches the raw data from the mirror on first use)
 
 PYTHON ?= python3
@@ -7,14 +7,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all install fetch panel book test lint bench clean distclean
+.PHONY: all install fetch panel run book chromium check-book test lint bench clean distclean
 
 all: book
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,book,did]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,book,did,plans]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,7 +25,19 @@ fetch: install
 panel: fetch
 	$(BIN)/alliance-study build-panel
 
-book: panel
+# Execute the notebooks into book/ (papermill; unchanged ones are skipped), then build the HTML.
+run: panel
+	$(BIN)/alliance-study run
+
+book: run
+	$(BIN)/alliance-study book
+
+# Open the built book in headless Chromium (Debian's package; installed on first use, needs root or sudo).
+chromium:
+	bash tools/install_chromium.sh
+
+check-book: install chromium
+	$(BIN)/alliance-study check-book
 
 lint: install
 	$(BIN)/ruff check src tests tools benchmarks
@@ -36,8 +48,12 @@ test: install lint
 
 bench: panel
 	$(BIN)/python benchmarks/bench_build_panel.py
+	$(BIN)/python benchmarks/bench_improvement.py
+	$(BIN)/python benchmarks/bench_impact.py
+	$(BIN)/python benchmarks/bench_book.py
 
 clean:
+	-$(BIN)/alliance-study clean-book
 	rm -rf data/processed/* book/_build .pytest_cache .ruff_cache
 
 distclean: clean

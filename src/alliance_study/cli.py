@@ -14,7 +14,8 @@ from . import paths
 from .errors import AllianceStudyError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Build the Alliance District study: fetch raw data, build the panel.")
+                  help="Build the Alliance District study: fetch raw data, build the panel, "
+                       "run the notebooks, build the book.")
 console = Console(stderr=True)
 
 
@@ -88,6 +89,137 @@ def build_panel_cmd(
         f"{panel['year'].min()}-{panel['year'].max()}, {len(panel.columns)} columns; "
         f"{len(written)} files in {out} ({time.perf_counter() - start:.1f} s)"
     )
+
+
+#: Defaults of check-book (the same as alliance_study.checkbook's, kept here so --help imports nothing).
+_BOOK_HTML = paths.PROJECT_ROOT / "book" / "_build" / "html"
+_CHROMIUM = Path("/usr/bin/chromium")
+
+
+@app.command("check-book")
+def check_book_cmd(
+    html: Annotated[Path, typer.Option(help="The built HTML book.")] = _BOOK_HTML,
+    chromium: Annotated[Path, typer.Option(help="Headless Chromium executable "
+                                                "(tools/install_chromium.sh installs it).")] = _CHROMIUM,
+    workers: Annotated[int, typer.Option(help="Chromium runs in parallel.")] = 2,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed per page.")] = 60.0,
+    screenshot: Annotated[bool, typer.Option(help="Also screenshot every page and fail blank ones.")] = False,
+    screenshot_dir: Annotated[Path | None, typer.Option(help="Keep screenshots here "
+                                                             "(implies --screenshot).")] = None,
+    strict_external: Annotated[bool, typer.Option(help="Fail, not warn, on pages that fetch scripts, "
+                                                       "stylesheets or fonts from the network.")] = False,
+) -> None:
+    """Open every page of the built book in headless Chromium: pages load, figures show, links resolve."""
+    import tempfile
+
+    from .checkbook import check_book, find_pages
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="check-book-shots-") as tmp:
+            shots = screenshot_dir or (Path(tmp) if screenshot else None)
+            with _progress() as progress:
+                total = len(find_pages(html)) if html.is_dir() else None
+                task = progress.add_task("check-book", total=total, item="")
+                report = check_book(html, chromium, workers=workers, timeout=timeout, screenshot_dir=shots,
+                                    strict_external=strict_external,
+                                    progress=lambda page: progress.update(task, advance=1, item=page))
+    except AllianceStudyError as exc:
+        _fail(exc)
+    # Plain lines, never wrapped: each names the page and the offending src/href.
+    for line in report.warning_lines():
+        typer.echo(f"warning: {line}", err=True)
+    for problem in report.failures:
+        typer.echo(f"FAIL {problem}", err=True)
+    console.print(report.summary(), soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command("run")
+def run_cmd(
+    params: Annotated[Path, typer.Option(help="Run configuration (YAML).")] = paths.PROJECT_ROOT / "params"
+    / "main.yml",
+    only: Annotated[str | None, typer.Option(help="Run only the notebook of this name "
+                                                  "(all its foreach expansions).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Execute even up-to-date notebooks.")] = False,
+    jobs: Annotated[int | None, typer.Option(help="Notebooks executed at once "
+                                                  "(default: one per core, at most 4).")] = None,
+) -> None:
+    """Execute the book's notebooks with papermill into book/, skipping those whose inputs are unchanged."""
+    from . import pipeline
+
+    start = time.perf_counter()
+    try:
+        config = pipeline.load_config(params)
+        runs = pipeline.plan_runs(config, only=only)
+        with _progress() as progress:
+            task = progress.add_task("run", total=len(runs), item="")
+            running: list[str] = []
+
+            def report(run: pipeline.Run, status: str) -> None:
+                # Called from worker threads; rich's Progress is thread-safe.
+                if status == "start":
+                    running.append(run.label)
+                else:
+                    if run.label in running:
+                        running.remove(run.label)
+                    progress.update(task, advance=1)
+                more = f" (+{len(running) - 1} running)" if len(running) > 1 else ""
+                progress.update(task, item=running[-1] + more if running else "")
+
+            results = pipeline.run_pipeline(config, only=only, force=force, jobs=jobs, progress=report,
+                                            plan=runs)
+    except AllianceStudyError as exc:
+        _fail(exc)
+    executed = [r for r in results if r.status == "executed"]
+    console.print(f"notebooks: {len(executed)} executed, {len(results) - len(executed)} up to date "
+                  f"({time.perf_counter() - start:.1f} s); outputs in {pipeline.BOOK_DIR}")
+
+
+@app.command()
+def book(
+    params: Annotated[Path, typer.Option(help="Run configuration whose outputs must be current.")] =
+    paths.PROJECT_ROOT / "params" / "main.yml",
+    check: Annotated[bool, typer.Option(help="Refuse to build when an executed notebook is missing or "
+                                             "out of date.")] = True,
+    strict: Annotated[bool, typer.Option(help="Fail the build on any Sphinx warning.")] = True,
+    all_pages: Annotated[bool, typer.Option("--all", help="Rebuild every page, not only changed ones.")]
+    = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Sphinx's status lines, not only "
+                                                           "warnings.")] = False,
+) -> None:
+    """Build the HTML book (book/_build/html) with jupyter-book from the executed notebooks."""
+    import subprocess
+
+    from . import pipeline
+
+    start = time.perf_counter()
+    if check:
+        try:
+            config = pipeline.load_config(params)
+            stale = pipeline.stale_runs(pipeline.plan_runs(config))
+        except AllianceStudyError as exc:
+            _fail(exc)
+        if stale:
+            listed = ", ".join(f"book/{r.output_rel}" for r in stale[:5]) + (" ..." if len(stale) > 5 else "")
+            _fail(AllianceStudyError(f"{len(stale)} executed notebook(s) missing or out of date ({listed}); "
+                                     "run `alliance-study run` first"))
+    command = pipeline.book_command(pipeline.BOOK_DIR, strict=strict, all_pages=all_pages, quiet=not verbose)
+    completed = subprocess.run(command, cwd=paths.PROJECT_ROOT, check=False)
+    if completed.returncode != 0:
+        _fail(AllianceStudyError(f"jupyter-book build failed (exit {completed.returncode}); "
+                                 "see the warnings above"))
+    console.print(f"book: {pipeline.BOOK_DIR / '_build' / 'html' / 'index.html'} "
+                  f"({time.perf_counter() - start:.1f} s)")
+
+
+@app.command("clean-book")
+def clean_book_cmd() -> None:
+    """Remove the executed notebooks, the run cache and book/_build (prose pages stay)."""
+    from . import pipeline
+
+    removed = pipeline.clean_book(pipeline.BOOK_DIR)
+    console.print(f"removed {len(removed)} paths from {pipeline.BOOK_DIR}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

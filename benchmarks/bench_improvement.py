@@ -1,0 +1,74 @@
+"""Benchmark: the improvement bootstrap, ``n_boot=2000`` draws.
+
+Target (issue 4): 2,000 bootstrap draws (districts, years and measurement error, four indicators, composite
+and top-eight ranks) in <= 5 s. Prints, for each peer group, the median, min and max wall time over
+``--repeat`` runs of :func:`alliance_study.improvement.bootstrap_improvement` (point estimates computed once
+outside the timing, as the notebook does), the time of the point estimates, and peak memory.
+
+Uses the built panel (``data/processed``); with ``--simulated``, or when no panel has been built, a simulated
+panel of the same shape (160 districts, 30 Alliance Districts).
+
+Usage: ``python benchmarks/bench_improvement.py [--repeat 5] [--n-boot 2000] [--simulated]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+
+TARGET_S = 5.0
+
+
+def load(simulated: bool):
+    from alliance_study import improvement, paths, report, simulate
+
+    if simulated or not (paths.PROCESSED_DIR / "district_year.parquet").exists():
+        panel, _ = simulate.improvement_panel(improvement=0.25, seed=0)
+        source = "simulated panel (160 districts)"
+    else:
+        panel = report.load_panel()
+        source = "data/processed/district_year.parquet"
+    return improvement.prepare_panel(panel), source
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument("--simulated", action="store_true")
+    args = parser.parse_args(argv)
+
+    from alliance_study import improvement
+
+    panel, source = load(args.simulated)
+    print(f"input: {source}")
+    worst = 0.0
+    for peer_group in ("alliance", "similar"):
+        spec = improvement.ImprovementSpec(peer_group=peer_group)
+        start = time.perf_counter()
+        result = improvement.estimate_improvement(panel, spec)
+        point_s = time.perf_counter() - start
+        times = []
+        for rep in range(args.repeat):
+            start = time.perf_counter()
+            improvement.bootstrap_improvement(panel, spec, n_boot=args.n_boot, seed=rep, result=result)
+            times.append(time.perf_counter() - start)
+        med = statistics.median(times)
+        worst = max(worst, med)
+        n_pool = int(result.indicators["n_pool"].max())
+        print(f"peer group {peer_group:9s} ({n_pool} districts in the pool, {len(result.composite)} ranked, "
+              f"{len(spec.indicators)} indicators): bootstrap n_boot={args.n_boot}: median {med:.2f} s "
+              f"(min {min(times):.2f}, max {max(times):.2f}, {args.repeat} runs); point estimates "
+              f"{point_s:.2f} s")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory: {peak_mib:.0f} MiB")
+    verdict = "OK" if worst <= TARGET_S else "SLOWER THAN TARGET"
+    print(f"target: n_boot=2000 in <= {TARGET_S:.0f} s -> slowest median {worst:.2f} s: {verdict}")
+    return 0 if worst <= TARGET_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,403 @@
+"""Synthetic district-year panels with known effects, for tests and for the book's method notes.
+
+Every function takes an explicit ``seed`` (or :class:`numpy.random.Generator`) and is deterministic given
+it. Panels use the project's vocabulary: ``district_code`` (7-digit string), ``year`` (spring year) and,
+where there is a treatment, ``cohort`` (first treated year; missing for never-treated districts).
+
+Several modules add simulators here; each function is self-contained so they can be added independently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+# --- staggered adoption (impact evaluation) ---------------------------------------------------------------
+
+def staggered_panel(
+    n_units: int = 160,
+    years: Sequence[int] = tuple(range(2009, 2020)),
+    cohorts: Mapping[int, int] | None = None,
+    effect: float = 0.2,
+    dynamic_slope: float = 0.0,
+    cohort_effects: Mapping[int, float] | None = None,
+    pre_trend: float = 0.0,
+    unit_sd: float = 1.0,
+    year_sd: float = 0.2,
+    noise_sd: float = 0.3,
+    ar: float = 0.0,
+    select_on_level: float = 0.0,
+    missing_years: Sequence[int] = (),
+    missing_rate: float = 0.0,
+    seed: int | np.random.Generator = 0,
+) -> pd.DataFrame:
+    """A staggered-adoption district-year panel with a known treatment effect.
+
+    The untreated outcome is ``y0 = unit effect + year effect + pre-trend + noise``; treated districts add
+    ``tau = effect + dynamic_slope * (year - cohort) + cohort_effects[cohort]`` from their cohort year on.
+
+    Parameters
+    ----------
+    n_units
+        Number of districts.
+    years
+        Spring years of the panel.
+    cohorts
+        First treated year -> number of districts treated then (``{2013: 30}`` if None); the rest are
+        never treated.
+    effect
+        Effect in the first treated year (and every year, with no dynamics or cohort heterogeneity).
+    dynamic_slope
+        Change of the effect per year since treatment (heterogeneity over event time).
+    cohort_effects
+        Extra effect by cohort (heterogeneity across cohorts).
+    pre_trend
+        Linear trend of the treated districts' untreated outcome, per year of ``year - cohort``: a
+        violation of parallel trends (0 keeps them parallel).
+    unit_sd, year_sd, noise_sd
+        Standard deviations of the district effects, year effects and idiosyncratic noise.
+    ar
+        AR(1) coefficient of the noise within a district (serial correlation, which clustering must handle).
+    select_on_level
+        0 assigns treatment at random; a positive value makes districts with low unit effects more likely
+        to be treated (as Alliance designation picked the lowest performers), via a logistic score with
+        this slope. Selection on levels does not bias difference-in-differences; it only mimics the data.
+    missing_years
+        Years with no outcome at all (like 2014 and 2020 for tests); their rows are dropped.
+    missing_rate
+        Share of the remaining district-years dropped at random (an unbalanced panel).
+    seed
+        Seed or generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_code, year, cohort`` (Int64, missing if never treated), ``y`` (observed outcome), ``y0``
+        (untreated outcome), ``tau`` (true effect; 0 before treatment and for never-treated districts),
+        ``x1`` (a time-invariant covariate correlated with the district effect) and ``baseline`` (the
+        district's mean ``y0`` over the years before the first cohort).
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    cohorts = dict(cohorts) if cohorts is not None else {2013: 30}
+    cohort_effects = dict(cohort_effects or {})
+    years = np.asarray(list(years), dtype=int)
+    n_treated = sum(cohorts.values())
+    if n_treated > n_units:
+        raise ValueError("more treated districts than districts")
+    unit_fe = rng.normal(0.0, unit_sd, n_units)
+    year_fe = rng.normal(0.0, year_sd, len(years))
+    # Treatment assignment: a random order, or an order that favours low unit effects.
+    if select_on_level > 0:
+        score = -select_on_level * unit_fe / max(unit_sd, 1e-12) + rng.logistic(size=n_units)
+        order = np.argsort(-score)
+    else:
+        order = rng.permutation(n_units)
+    cohort = np.full(n_units, np.nan)
+    start = 0
+    for g, count in sorted(cohorts.items()):
+        cohort[order[start:start + count]] = g
+        start += count
+    # AR(1) noise within each district, stationary variance noise_sd**2.
+    eps = np.empty((n_units, len(years)))
+    eps[:, 0] = rng.normal(0.0, noise_sd, n_units)
+    innov_sd = noise_sd * np.sqrt(1.0 - ar**2)
+    for j in range(1, len(years)):
+        eps[:, j] = ar * eps[:, j - 1] + rng.normal(0.0, innov_sd, n_units)
+    unit = np.repeat(np.arange(n_units), len(years))
+    year = np.tile(years, n_units)
+    g = cohort[unit]
+    treated = ~np.isnan(g)
+    rel = np.where(treated, year - np.nan_to_num(g), 0.0)
+    trend = np.where(treated, pre_trend * rel, 0.0)
+    y0 = unit_fe[unit] + np.tile(year_fe, n_units) + trend + eps.ravel()
+    extra = np.array([cohort_effects.get(int(c), 0.0) if not np.isnan(c) else 0.0 for c in g])
+    post = treated & (rel >= 0)
+    tau = np.where(post, effect + dynamic_slope * rel + extra, 0.0)
+    frame = pd.DataFrame({
+        "district_code": [f"{i + 1:05d}11" for i in unit],
+        "year": year.astype("int64"),
+        "cohort": pd.array(np.where(treated, g, np.nan), dtype="Float64").astype("Int64"),
+        "y": y0 + tau,
+        "y0": y0,
+        "tau": tau,
+        "x1": (0.5 * unit_fe + rng.normal(0.0, 1.0, n_units))[unit],
+    })
+    first = min(cohorts) if cohorts else int(years.max()) + 1
+    base = frame.loc[frame["year"] < first].groupby("district_code")["y0"].mean()
+    frame["baseline"] = frame["district_code"].map(base).astype(float)
+    keep = ~frame["year"].isin(list(missing_years))
+    if missing_rate > 0:
+        keep &= rng.random(len(frame)) >= missing_rate
+    return frame.loc[keep].reset_index(drop=True)
+
+
+# --- improvement rankings with mean reversion (issue 4) -----------------------------------------------------
+
+#: Years with data per simulated indicator, as in the real panel (no SEDA in 2014; graduation from 2011,
+#: absenteeism from 2012, suspensions from 2010).
+IMPROVEMENT_YEARS: dict[str, tuple[int, ...]] = {
+    "seda_gcs_eb": (2009, 2010, 2011, 2012, 2013, 2015, 2016, 2017, 2018, 2019),
+    "grad_rate": tuple(range(2011, 2020)),
+    "chronic_absent_rate": tuple(range(2012, 2020)),
+    "suspension_rate": tuple(range(2010, 2020)),
+}
+
+
+def improvement_panel(
+    n_districts: int = 160,
+    n_alliance: int = 30,
+    n_improvers: int = 8,
+    improvement: float = 0.5,
+    size_scale: float = 1.0,
+    shock_sd: float = 0.0,
+    start_year: int = 2013,
+    end_year: int = 2016,
+    years: Sequence[int] = tuple(range(2008, 2020)),
+    seed: int | np.random.Generator = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A district-year panel shaped like the real one, with known true improvers, mean reversion and noise.
+
+    Each district has a size (enrollment, log-normal around 2,500 students), a poverty level (``frl_share``)
+    and a latent quality ``q`` (SD about 1, lower where poverty is higher) that sets all four outcomes:
+    SEDA-like achievement ``6.4 + 0.9 q`` grade levels, and graduation, chronic absenteeism and suspension
+    rates on the logit scale (``2.3 + 0.8 q``, ``-2.5 - 0.5 q``, ``-3.0 - 0.5 q``). Observed values add
+    **sampling noise** that the method knows about: SEDA with standard error ``1.8 / sqrt(tested)``
+    (``tested = 0.45 * enrollment``, reported in ``seda_gcs_eb_se``), rates as binomial draws from the
+    reported cohort (enrollment / 13) or enrollment. Optional **transient shocks** (``shock_sd``, in units
+    of ``q``, independent across years) are real year-to-year movement the method cannot tell from change.
+
+    **Mean reversion** comes from selection: the ``n_alliance`` districts with the lowest *observed*
+    achievement in the two years before ``start_year`` become the Alliance cohort (``alliance_cohort``
+    2013), so their baseline is, on average, depressed by noise. **True improvers**: ``n_improvers`` of them,
+    at random, gain ``improvement`` in ``q`` (about that many district-level SDs) on every indicator,
+    growing linearly from 0 at ``start_year`` to the full gain at ``end_year`` and staying there.
+
+    Parameters
+    ----------
+    n_districts, n_alliance, n_improvers
+        Districts, Alliance districts among them, and true improvers among the Alliance districts.
+    improvement
+        True gain of the improvers, in SDs of latent quality (0: mean reversion alone).
+    size_scale
+        Multiplies every district's enrollment: below 1, smaller districts and noisier measures.
+    shock_sd
+        SD of independent district-year shocks to ``q`` (0: all noise is sampling noise).
+    start_year, end_year
+        The window over which improvers improve.
+    years
+        Spring years of the panel (each indicator keeps only its :data:`IMPROVEMENT_YEARS`).
+    seed
+        Seed or generator.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``panel``: ``district_code, year, district_name, entity_type`` (``town_district``),
+        ``alliance_cohort`` (Int64), ``alliance_designated``, ``enrollment``, ``frl_share``, ``seda_gcs_eb``,
+        ``seda_gcs_eb_se``, ``grad_cohort``, ``grad_rate``, ``chronic_absent_rate``, ``suspension_rate``,
+        ``suspension_count``. ``truth``: one row per district -- ``district_code, alliance, true_improver``
+        (a non-zero gain; none when ``improvement`` is 0), ``true_gain, q`` (latent quality at baseline).
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    years = np.asarray(sorted(years), dtype=int)
+    n_y = len(years)
+    enrollment = np.clip(np.exp(rng.normal(np.log(2500.0), 0.9, n_districts)), 150, 25000) * size_scale
+    enrollment = np.maximum(np.round(enrollment), 20)
+    poverty = rng.normal(0.0, 1.0, n_districts)
+    frl = 100.0 / (1.0 + np.exp(-(-1.2 + 1.1 * poverty + rng.normal(0.0, 0.3, n_districts))))
+    q0 = -0.8 * poverty + rng.normal(0.0, 0.6, n_districts)
+    year_effect = rng.normal(0.0, 0.05, n_y)  # common to all districts; peer comparisons remove it
+    shocks = rng.normal(0.0, shock_sd, (n_districts, n_y)) if shock_sd > 0 else np.zeros((n_districts, n_y))
+    q = q0[:, None] + year_effect[None, :] + shocks
+
+    def expit(x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-x))
+
+    tested = np.maximum(np.round(0.45 * enrollment), 10)
+    cohort_n = np.maximum(np.round(enrollment / 13.0), 5)
+    se = 1.8 / np.sqrt(tested)
+
+    def observe(q_mat: np.ndarray) -> dict[str, np.ndarray]:
+        out = {"seda_gcs_eb": 6.4 + 0.9 * q_mat + rng.normal(0.0, 1.0, q_mat.shape) * se[:, None]}
+        for col, (a, b), n in (("grad_rate", (2.3, 0.8), cohort_n),
+                               ("chronic_absent_rate", (-2.5, -0.5), enrollment),
+                               ("suspension_rate", (-3.0, -0.5), enrollment)):
+            p = expit(a + b * q_mat)
+            counts = rng.binomial(np.broadcast_to(n[:, None], p.shape).astype(np.int64), p)
+            out[col] = np.round(100.0 * counts / n[:, None], 1)
+            if col == "suspension_rate":
+                out["suspension_count"] = counts.astype(float)
+        return out
+
+    # Selection on observed, noisy achievement before the program: the lowest n_alliance districts.
+    pre = (years >= start_year - 2) & (years < start_year)
+    gain = np.zeros(n_districts)
+    ramp = np.clip((years - start_year) / max(end_year - start_year, 1), 0.0, 1.0)
+    obs_pre = observe(q)  # the noise drawn here is the noise the panel reports for every year
+    score = obs_pre["seda_gcs_eb"][:, pre].mean(axis=1)
+    alliance = np.zeros(n_districts, dtype=bool)
+    alliance[np.argsort(score, kind="stable")[:n_alliance]] = True
+    improvers = np.zeros(n_districts, dtype=bool)
+    if n_improvers:
+        improvers[rng.choice(np.flatnonzero(alliance), size=n_improvers, replace=False)] = True
+    gain[improvers] = improvement
+    # Post-start years are re-observed with the improvers' gain; earlier years keep the draws used above.
+    obs_post = observe(q + gain[:, None] * ramp[None, :])
+    post = years > start_year
+    obs = {k: np.where(post[None, :], obs_post[k], obs_pre[k]) for k in obs_pre}
+
+    unit = np.repeat(np.arange(n_districts), n_y)
+    codes = np.array([f"{i + 1:05d}11" for i in range(n_districts)])
+    panel = pd.DataFrame({
+        "district_code": codes[unit],
+        "year": np.tile(years, n_districts).astype("int64"),
+        "district_name": np.char.add("District ", codes[unit]),
+        "entity_type": "town_district",
+        "alliance_cohort": pd.array(np.where(alliance[unit], 2013, np.nan), dtype="Float64").astype("Int64"),
+        "alliance_designated": (alliance[unit] & (np.tile(years, n_districts) >= 2013)).astype("int64"),
+        "enrollment": enrollment[unit],
+        "frl_share": frl[unit],
+        "seda_gcs_eb_se": se[unit],
+        "grad_cohort": cohort_n[unit],
+    })
+    for col, arr in obs.items():
+        panel[col] = arr.ravel()
+    for col, kept in IMPROVEMENT_YEARS.items():
+        drop = ~panel["year"].isin(list(kept))
+        panel.loc[drop, col] = np.nan
+        if col == "seda_gcs_eb":
+            panel.loc[drop, "seda_gcs_eb_se"] = np.nan
+        if col == "grad_rate":
+            panel.loc[drop, "grad_cohort"] = np.nan
+        if col == "suspension_rate":
+            panel.loc[drop, "suspension_count"] = np.nan
+    truth = pd.DataFrame({"district_code": codes, "alliance": alliance, "true_improver": gain != 0,
+                          "true_gain": gain, "q": q0})
+    return panel, truth
+
+
+# --- coded improvement plans (plan-coding toolkit) ----------------------------------------------------------
+
+def plan_records(
+    n_districts: int = 6,
+    plan_years: Sequence[str] = ("2012-13", "2013-14", "2014-15", "2015-16", "2016-17"),
+    core_size: int | Sequence[int] = 4,
+    replaced_per_year: int | Sequence[int] = 1,
+    coupling_rate: float | Sequence[float] = 0.5,
+    dual_rate: float | Sequence[float] = 0.5,
+    codes: Sequence[str] | None = None,
+    coders: Sequence[str] = ("A",),
+    omit_rate: float = 0.0,
+    add_rate: float = 0.0,
+    seed: int | np.random.Generator = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coding records of simulated plans with known persistence, focus, coupling and dual monitoring.
+
+    District ``i`` starts with ``core_size[i]`` interventions; in each later plan year it drops
+    ``replaced_per_year[i]`` of them (chosen at random) and adds as many never used before. So every pair of
+    adjacent years keeps ``c - r`` of ``c`` interventions: carryover ``(c - r) / c``, Jaccard
+    ``(c - r) / (c + r)``, and ``c + r (T - 1)`` distinct interventions over ``T`` years. Exactly
+    ``round(coupling_rate * n)`` of the district's ``n = c T`` intervention-years are coupled with capacity
+    building (``yes``, the rest ``no``) and exactly ``round(dual_rate * n)`` have both an implementation and
+    an outcome measure (the rest one or neither, all coded), so the true rates are known exactly.
+
+    The first coder's records are the truth. Each further coder copies them, omitting each record with
+    probability ``omit_rate`` and adding, per district-plan year, one extra code with probability
+    ``add_rate`` (disagreements for reliability and consensus checks).
+
+    Parameters
+    ----------
+    n_districts, plan_years
+        Districts (codes ``00001 11``-style 7-digit strings) and consecutive plan years.
+    core_size, replaced_per_year, coupling_rate, dual_rate
+        One value for all districts or one per district.
+    codes
+        Intervention codes to draw from (default: the codebook's, without ``other``).
+    coders, omit_rate, add_rate
+        Coders and the disagreement of coders after the first.
+    seed
+        Seed or generator.
+
+    Returns
+    -------
+    records : pandas.DataFrame
+        Coding records (the columns of :data:`alliance_study.plans.records.RECORD_COLUMNS`).
+    truth : pandas.DataFrame
+        Per district: ``district_code``, ``carryover``, ``jaccard``, ``n_distinct``, ``coupling_rate``,
+        ``dual_monitoring_rate`` (exact values for the first coder's records).
+
+    Raises
+    ------
+    ValueError
+        If a district needs more distinct codes than ``codes`` offers.
+    """
+    from .plans.codebook import load_codebook
+    from .plans.records import RECORD_COLUMNS
+
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    pool_all = (list(codes) if codes is not None
+                else [c for c in load_codebook().ids("intervention") if c != "other"])
+    n_years = len(plan_years)
+
+    def per_district(value, name):
+        values = [value] * n_districts if np.isscalar(value) else list(value)
+        if len(values) != n_districts:
+            raise ValueError(f"{name} needs one value or {n_districts}")
+        return values
+
+    sizes, drops = per_district(core_size, "core_size"), per_district(replaced_per_year, "replaced_per_year")
+    coupling, dual = per_district(coupling_rate, "coupling_rate"), per_district(dual_rate, "dual_rate")
+    rows, truth = [], []
+    for i in range(n_districts):
+        code = f"{i + 1:05d}11"
+        c, r = int(sizes[i]), int(drops[i])
+        if c + r * (n_years - 1) > len(pool_all) or r > c:
+            raise ValueError(f"district {i}: core {c} with {r} replaced per year needs "
+                             f"{c + r * (n_years - 1)} codes; {len(pool_all)} available")
+        pool = list(rng.permutation(pool_all))
+        current, fresh = pool[:c], c
+        sets = [list(current)]
+        for _ in range(1, n_years):
+            dropped = set(rng.choice(sorted(current), size=r, replace=False)) if r else set()
+            current = [x for x in current if x not in dropped] + pool[fresh:fresh + r]
+            fresh += r
+            sets.append(list(current))
+        n = c * n_years
+        n_yes, n_dual = round(coupling[i] * n), round(dual[i] * n)
+        coupled = rng.permutation(["yes"] * n_yes + ["no"] * (n - n_yes))
+        monitoring = rng.permutation([("yes", "yes")] * n_dual + [
+            (("yes", "no"), ("no", "yes"), ("no", "no"))[k % 3] for k in range(n - n_dual)])
+        k = 0
+        for plan_year, chosen in zip(plan_years, sets, strict=True):
+            for intervention in chosen:
+                rows.append({"district_code": code, "district_name": f"District {code}",
+                             "plan_year": plan_year, "domain": "", "intervention": intervention,
+                             "coder": coders[0], "coupled_capacity_building": coupled[k],
+                             "implementation_measure": monitoring[k][0], "outcome_measure": monitoring[k][1],
+                             "smart_goal": "yes" if k % 2 else "no",
+                             "evidence_quote": f"simulated evidence for {intervention}",
+                             "source_page": str(1 + k), "source_url": "", "notes": "",
+                             "codebook_version": ""})
+                k += 1
+        truth.append({"district_code": code, "carryover": (c - r) / c, "jaccard": (c - r) / (c + r),
+                      "n_distinct": c + r * (n_years - 1), "coupling_rate": n_yes / n,
+                      "dual_monitoring_rate": n_dual / n})
+    first = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
+    frames = [first]
+    for coder in coders[1:]:
+        keep = rng.random(len(first)) >= omit_rate
+        other = first.loc[keep].assign(coder=coder)
+        extra = []
+        for _, block in first.groupby(["district_code", "plan_year"], sort=True):
+            if rng.random() < add_rate:
+                unused = sorted(set(pool_all) - set(block["intervention"]))
+                row = block.iloc[0].to_dict()
+                row.update(intervention=str(rng.choice(unused)), coder=coder,
+                           evidence_quote="simulated extra code")
+                extra.append(row)
+        extra_frame = pd.DataFrame(extra, columns=list(RECORD_COLUMNS))
+        frames.append(pd.concat([other, extra_frame], ignore_index=True))
+    records = pd.concat(frames, ignore_index=True)
+    return records, pd.DataFrame(truth)

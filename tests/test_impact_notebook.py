@@ -1,0 +1,86 @@
+"""The impact chapter (notebooks/08_estimate_impact.ipynb) runs on the real build and says what the library
+computes.
+
+The panel is built from the real raw files into a temporary directory (as in test_notebooks.py), the
+notebook is executed with papermill against it with few permutations and bootstrap draws (speed; the
+inference methods have their own tests in test_impact.py), and glued numbers are compared with
+:mod:`alliance_study.impact` run on the same panel.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import nbformat
+import pytest
+from _notebooks import NOTEBOOK_DIR, Job, error_outputs, execute, glued_values, referenced_glue, stray_outputs
+
+from alliance_study import impact
+from alliance_study.panel import build_panel, write_outputs
+
+SOURCE = NOTEBOOK_DIR / "08_estimate_impact.ipynb"
+FAST = {"n_perm": 300, "n_boot": 299}
+
+pytestmark = pytest.mark.realdata
+
+
+def _parameters() -> dict:
+    nb = nbformat.read(SOURCE, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    return {s.targets[0].id: ast.literal_eval(s.value) for s in ast.parse(cell.source).body}
+
+
+def test_source_skeleton():
+    nb = nbformat.read(SOURCE, as_version=4)
+    assert nb.cells[0].source.startswith("# ") and "What this chapter answers" in nb.cells[0].source
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "report.run_record(" in code[-1].source
+    for cell in code:
+        if "glue_figure" in cell.source or "plt.subplots" in cell.source:
+            assert "hide-input" in cell.metadata.get("tags", [])
+    params = _parameters()
+    assert params["data_dir"] is None
+    # start_year/end_year are the whole data window and match params/main.yml's defaults (2006, 2025); the
+    # main (pre-pandemic) window has its own parameter, so the defaults cannot silently extend it.
+    assert (params["start_year"], params["end_year"], params["main_end_year"]) == (2006, 2025, 2019)
+    assert params["n_perm"] >= 10_000 and params["n_boot"] >= 9_999
+
+
+@pytest.fixture(scope="module")
+def executed(registry, tmp_path_factory):
+    build = build_panel(registry)
+    data_dir = tmp_path_factory.mktemp("processed")
+    write_outputs(build, data_dir)
+    out = tmp_path_factory.mktemp("executed") / "impact.ipynb"
+    execute([Job(SOURCE, out, {"data_dir": str(data_dir), **FAST})])
+    return out, data_dir
+
+
+def test_chapter_runs_and_every_glue_resolves(executed):
+    path, _ = executed
+    values = glued_values(path)
+    assert not referenced_glue(path) - set(values)
+    assert error_outputs(path) == []
+    assert stray_outputs(path) == []
+
+
+def test_chapter_numbers_match_the_library(executed):
+    from alliance_study import report
+
+    path, data_dir = executed
+    values = glued_values(path)
+    params = _parameters()
+    panel = impact.add_analysis_columns(report.load_panel(data_dir))
+    designs = impact.standard_designs(params["near_miss_n"], params["covariates"], params["ri_lowest_k"],
+                                      params["baseline_measure"], tuple(params["baseline_years"]))
+    for outcome in ("seda_gcs_eb", "grad_rate"):
+        sample = impact.build_sample(panel, outcome, designs["main"], params["start_year"],
+                                     params["main_end_year"])
+        did = impact.twfe_did(sample, outcome)
+        d = impact.outcome_digits(outcome)
+        assert values[f"main_{outcome}_estimate"] == f"{did.estimate:,.{d}f}"
+        assert values[f"main_{outcome}_mde"] == f"{did.mde:,.{d}f}"
+        assert values[f"main_{outcome}_p_cluster"] == impact.format_p(did.p_value)
+    assert values["n_2013"] == "30"
+    assert values["jm_benchmark"] == "0.0316"

@@ -37,7 +37,7 @@ chromium:
 	bash tools/install_chromium.sh
 
 check-book: install chromium
-	$(BIN)/alliance-study check-book
+	$(BIN)/alliance-study check-book --strict-external
 
 lint: install
 	$(BIN)/ruff check src tests tools benchmarks

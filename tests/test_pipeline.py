@@ -236,6 +236,7 @@ def test_configured_parameter_the_notebook_does_not_declare_is_an_error(project)
     ("x = 1\n#TWO", "found 2"),
     ("x = list(range(3))", "'x' .* is not a literal"),
     ("import os", "may only assign literals"),
+    ("x = 1  # x = the count papermill would misread", r"papermill cannot parse .*\['x'\]"),
 ])
 def test_parameters_cell_must_be_single_and_literal(project, parameters, problem):
     path = project.root / "notebooks" / "01_a.ipynb"

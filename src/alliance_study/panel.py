@@ -69,9 +69,6 @@ SOURCE_MODULES = (
 #: only in the grant-payment history (histpay, from FY1990), which stays whole in ``histpay_long``.
 PANEL_FIRST_YEAR = 2006
 
-#: Last panel year: the latest year any registered source covers (SEDA 2025). Raise it, with new raw
-#: files and registry rows, to add a year.
-PANEL_LAST_YEAR = 2025
 
 #: First fiscal year with an Alliance/non-Alliance split in the ECS file (the program began in FY2013).
 ALLIANCE_FIRST_YEAR = 2013
@@ -176,7 +173,7 @@ def assemble(
     designation_table: pd.DataFrame,
     opportunity: Callable[[list[int]], pd.DataFrame],
     first_year: int = PANEL_FIRST_YEAR,
-    last_year: int = PANEL_LAST_YEAR,
+    last_year: int | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Join source tables on (district_code, year) and add identifiers and treatment columns.
 
@@ -191,7 +188,9 @@ def assemble(
     opportunity
         Function of a list of years returning ``district_code, year, opportunity_district``.
     first_year, last_year
-        Panel years (inclusive). Source rows outside the range are counted in the assembly log.
+        Panel years (inclusive); ``last_year`` defaults to the latest year any source covers, so a new
+        year of raw files extends the panel by itself. Source rows outside the range are counted in the
+        assembly log.
 
     Returns
     -------
@@ -200,6 +199,8 @@ def assemble(
     """
     assembly = []
     tables = []
+    if last_year is None:
+        last_year = max(int(out.district["year"].max()) for out in outputs if len(out.district))
     for out in outputs:
         _check_output(out)
         d = out.district

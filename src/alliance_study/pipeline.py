@@ -380,6 +380,15 @@ def declared_parameters(notebook: str | Path) -> dict[str, Any]:
         except ValueError as exc:
             raise PipelineError(f"notebook {notebook}: parameter {target!r} (line {node.lineno}) is not a "
                                 "literal; compute derived values in a later cell") from exc
+    # papermill reads the cell with its own line-by-line parser (a comment containing "=" defeats it);
+    # a name it cannot see would be injected with an "unknown parameter" warning, so refuse it here.
+    import papermill
+
+    seen = set(papermill.inspect_notebook(str(notebook)))
+    unseen = sorted(set(declared) - seen)
+    if unseen:
+        raise PipelineError(f"notebook {notebook}: papermill cannot parse the `parameters` line(s) for "
+                            f"{unseen}; keep '=' out of their comments")
     return declared
 
 

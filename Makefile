@@ -42,8 +42,10 @@ check-book: install chromium
 lint: install
 	$(BIN)/ruff check src tests tools benchmarks
 
+# The suite reads the real data: fetched raw files, and the built panel for the notebook and real-data tests.
 test: install lint
 	$(BIN)/alliance-study fetch
+	$(BIN)/alliance-study build-panel
 	$(BIN)/python -m pytest -q
 
 bench: panel

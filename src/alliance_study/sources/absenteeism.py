@@ -29,8 +29,12 @@ from .common import (
     SourceOutput,
     SourceReport,
     apply_column_map,
+    check_complete,
     check_unique,
-    decode,
+    check_whole,
+    first_true,
+    header_line_of,
+    load_with_state_totals,
     parse_code,
     read_export,
     spring_year,
@@ -91,36 +95,6 @@ COLUMNS = [
 ]
 
 
-def _header_line(rows_lines: list[int], path: Path, display: str) -> int:
-    """Line of the header row: just above the first data row, or the file's last line if none follow."""
-    if rows_lines:
-        return rows_lines[0] - 1
-    return max(len(decode(path, display).splitlines()), 1)
-
-
-def _map_columns(frame: pd.DataFrame, display: str, required: list[str], header_line: int) -> pd.DataFrame:
-    """:func:`apply_column_map` with :data:`COLUMN_MAP`, carrying the ``_line`` bookkeeping column.
-
-    ``apply_column_map`` looks every kept column up in the map, ``_line`` included, so the line numbers
-    are set aside and put back.
-    """
-    out = apply_column_map(frame.drop(columns="_line"), COLUMN_MAP, display, required=required,
-                           header_line=header_line)
-    out["_line"] = frame["_line"].to_numpy()
-    return out
-
-
-def _check_complete(path: Path, display: str, last_line: int, column: str) -> None:
-    """Raise if the file does not end with a line break (a download or copy cut mid-row)."""
-    if not path.read_bytes().endswith(b"\n"):
-        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
-                           row=last_line, column=column)
-
-
-def _first(mask: pd.Series) -> int:
-    return int(np.flatnonzero(mask.to_numpy())[0])
-
-
 def read_absenteeism_file(
     path: Path,
     display: str,
@@ -160,19 +134,19 @@ def read_absenteeism_file(
     year = year_from_path(display) if year is None else int(year)
     state_file = display.endswith(STATE_FILE_SUFFIX)
     table = read_export(path, display, header_first=("District", "Organization"))
-    header_line = _header_line(table.lines, path, display)
+    header_line = header_line_of(table, path, display)
     required = ["district_name", "chronic_absent_rate"]
     if not state_file:
         required.append("district_code")
     if year >= FIRST_COUNT_YEAR:
         required.append("chronic_absent_count")
-    df = _map_columns(table.frame(), display, required, header_line)
+    df = apply_column_map(table.frame(), COLUMN_MAP, display, required=required, header_line=header_line)
     if table.title:
         # The title names the school year; it must agree with the file name.
         title_year = spring_year(table.title[0], display, 1)
         if title_year != year:
             raise RawDataError(display, f"title says {title_year}, file name says {year}", row=1)
-    _check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
+    check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
 
     report.rows_read += len(df)
     data_cols = [c for c in df.columns if c != "_line"]
@@ -198,16 +172,12 @@ def read_absenteeism_file(
         count_label = "Chronically Absent | Student Count"
         count = to_number(df, "chronic_absent_count", display, report, lo=0.0, tokens=EDSIGHT_TOKENS,
                           label=count_label)
-        bad = count.notna() & (count != np.round(count))
-        if bad.any():
-            i = _first(bad)
-            raise RawDataError(display, f"count {count.iloc[i]} is not a whole number",
-                               row=int(df["_line"].iloc[i]), column=count_label)
+        check_whole(count, df["_line"], display, count_label)
         # A zero count with a positive rate (or the reverse) means the columns are out of step.
         clash = (count == 0) != (out["chronic_absent_rate"] == 0)
         clash &= count.notna() & out["chronic_absent_rate"].notna()
         if clash.any():
-            i = _first(clash)
+            i = first_true(clash)
             raise RawDataError(
                 display,
                 f"count {count.iloc[i]:g} and rate {out['chronic_absent_rate'].iloc[i]:g} "
@@ -220,7 +190,7 @@ def read_absenteeism_file(
 
     is_state = out["district_code"] == STATE_CODE
     if state_file and not is_state.all():
-        i = _first(~is_state)
+        i = first_true(~is_state)
         raise RawDataError(display, f"state-total file has a district row ({out['district_code'].iloc[i]})",
                            row=int(out["_line"].iloc[i]), column=table.columns[0])
     check_unique(out, ["district_code"], display)
@@ -241,18 +211,8 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
         ``district``: one row per district and year (``chronic_absent_rate``, ``chronic_absent_count``);
         ``state``: the state totals by year.
     """
-    frames: list[pd.DataFrame] = []
-    reports: list[SourceReport] = []
-    for entry in registry.files(FAMILY):
-        report = SourceReport(FAMILY, entry.path)
-        frames.append(read_absenteeism_file(registry.verified_path(entry), entry.path, crosswalk, report))
-        reports.append(report)
-    if not frames:
-        raise RawDataError("registry", f"no files registered for family {FAMILY!r}")
-    rows = pd.concat(frames, ignore_index=True)
-    is_state = rows["district_code"] == STATE_CODE
-    district = rows[~is_state].sort_values(["district_code", "year"], ignore_index=True)
-    check_unique(district, ["district_code", "year"], f"{FAMILY} (all files)")
-    state = rows[is_state].drop(columns="district_code").sort_values("year", ignore_index=True)
-    check_unique(state, ["year"], f"{FAMILY} state totals (all files)")
-    return SourceOutput(FAMILY, district=district, state=state, reports=reports, columns=list(COLUMNS))
+    return load_with_state_totals(
+        registry, FAMILY,
+        lambda path, display, report: read_absenteeism_file(path, display, crosswalk, report),
+        COLUMNS,
+    )

@@ -26,9 +26,10 @@ from .common import (
     RawTable,
     SourceOutput,
     SourceReport,
-    apply_column_map,
     check_unique,
     decode,
+    kept_labels,
+    label_of,
     read_export,
     spring_year,
     to_number,
@@ -132,18 +133,6 @@ SCHOOL_COLUMNS = [
     "district_code", "year", "test", "grade", "subject", "school_id", "n_tested", *MEASURES,
 ]
 
-
-def _label_of(column_map: dict[str, str | None], canonical: str, present: list[str]) -> str:
-    for raw in present:
-        if column_map.get(raw) == canonical:
-            return raw
-    return canonical
-
-
-def _first_bad(mask: pd.Series) -> int:
-    return int(np.flatnonzero(mask.to_numpy())[0])
-
-
 def read_test_file(
     path: Path, display: str, test: str, crosswalk: Crosswalk, report: SourceReport
 ) -> pd.DataFrame:
@@ -194,7 +183,7 @@ def read_test_file(
     position = _column_positions(table, {**column_map, "_line": "_line"}, display, required, header_line)
     if not rows:
         raise RawDataError(display, "no data rows after the header (truncated file?)", row=header_line)
-    labels = {c: _label_of(column_map, c, table.columns) for c in required}
+    labels = {c: label_of(column_map, c, table.columns) for c in required}
     n = len(rows)
     df = table.frame() if rows is table.rows else pd.DataFrame(rows, columns=table.columns, dtype=object)
     if rows is not table.rows:
@@ -326,14 +315,7 @@ def _column_positions(table: RawTable, column_map: dict[str, str | None], displa
 
     Where ``apply_column_map`` would raise (an unknown, repeated or missing column), it is called to raise.
     """
-    labels = [c for c in table.columns if c != "_line"]
-    keep = {c: (c if c.startswith("_") else column_map[c]) for c in labels
-            if c.startswith("_") or column_map.get(c)}
-    names = list(keep.values())
-    if (any(not c.startswith("_") and c not in column_map for c in labels)
-            or len(set(names)) != len(names) or "_line" in names
-            or any(c not in names for c in required)):
-        apply_column_map(table.frame(), column_map, display, required=required, header_line=header_line)
+    keep = kept_labels(table, column_map, display, required, header_line)
     return {name: table.columns.index(raw) for raw, name in keep.items()}
 
 

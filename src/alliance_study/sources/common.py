@@ -13,11 +13,12 @@ import io
 import operator
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import RawDataError
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 #: Entity type by the last two digits of a 7-digit CSDE district code (shared/data/README.md).
 ENTITY_TYPES: dict[str, str] = {
@@ -49,6 +53,8 @@ SUPPRESSION_TOKENS: frozenset[str] = frozenset({"*", "N/A", "**", "-", ""})
 _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.S)
 _SPACES = re.compile(r"\s+")
 _YEAR_LABEL = re.compile(r"(?<!\d)(\d{4})-(\d{2})(?!\d)")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -652,3 +658,143 @@ def check_unique(df: pd.DataFrame, keys: Sequence[str], display: str) -> None:
         key = {k: df[k].iloc[i] for k in keys}
         line = int(df["_line"].iloc[i]) if "_line" in df.columns else None
         raise RawDataError(display, f"duplicate row for {key}", row=line, column=keys[0])
+
+
+def header_line_of(table: RawTable, path: Path, display: str) -> int:
+    """Line of the header row: just above the first data row, or the file's last line if none follow."""
+    if table.lines:
+        return table.lines[0] - 1
+    return max(len(decode(path, display).splitlines()), 1)
+
+
+def check_complete(path: Path, display: str, last_line: int, column: str | None = None) -> None:
+    """Raise if the file does not end with a line break (a download or copy cut mid-row)."""
+    if not path.read_bytes().endswith(b"\n"):
+        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
+                           row=last_line, column=column)
+
+
+def first_true(mask: pd.Series) -> int:
+    """Position of the first True in a boolean Series (which must have one)."""
+    return int(np.flatnonzero(mask.to_numpy())[0])
+
+
+def mapped_columns(
+    table: RawTable, column_map: dict[str, str], display: str, required: list[str], header_line: int | None
+) -> dict[str, list[str]]:
+    """The table's cells by column name, as :func:`apply_column_map` would rename and keep them.
+
+    The labels are checked here; :func:`apply_column_map` is run (on the labels only) just to raise its
+    usual error when one is unknown, two map to the same name or a required one is missing.
+    """
+    keep = {
+        i: (label if label.startswith("_") else column_map[label])
+        for i, label in enumerate(table.columns)
+        if label != "_line" and (label.startswith("_") or column_map.get(label))
+    }
+    names = list(keep.values())
+    if (
+        any(not c.startswith("_") and c not in column_map for c in table.columns)
+        or len(set(names)) < len(names)
+        or any(c not in names for c in required)
+    ):
+        apply_column_map(
+            pd.DataFrame(columns=[c for c in table.columns if c != "_line"]), column_map, display,
+            required=required, header_line=header_line,
+        )
+    cells = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.columns]
+    return {name: list(cells[i]) for i, name in keep.items()}
+
+
+def read_strict_csv(path: Path, display: str, body: Callable[[Any], T]) -> T:
+    """``body(reader)`` on a strict ``csv.reader`` of the decoded file; malformed CSV raises naming the line.
+
+    Strict: a file cut inside a quoted field raises instead of yielding a short last cell.
+    """
+    reader = csv.reader(io.StringIO(decode(path, display)), strict=True)
+    try:
+        return body(reader)
+    except csv.Error as exc:
+        raise RawDataError(display, f"malformed CSV ({exc}); truncated file?", row=reader.line_num) from exc
+
+
+def read_csv_header(reader: Iterator[list[str]], display: str, column_map: Mapping[str, object]) -> list[str]:
+    """Stripped labels of a plain CSV header (line 1); raise on an empty file, an unknown or missing label."""
+    header = next(reader, None)
+    if header is None:
+        raise RawDataError(display, "empty file", row=1)
+    labels = [h.strip() for h in header]
+    unknown = [h for h in labels if h not in column_map]
+    if unknown:
+        raise RawDataError(
+            display, f"unexpected column label(s) {unknown}; known labels: {sorted(column_map)}",
+            row=1, column=unknown[0],
+        )
+    missing = [h for h in column_map if h not in labels]
+    if missing:
+        raise RawDataError(display, f"missing column(s) {missing}", row=1, column=missing[0])
+    return labels
+
+
+def label_of(column_map: Mapping[str, str | None], canonical: str, present: Sequence[str]) -> str:
+    """The raw label that produced ``canonical`` (for error messages)."""
+    for raw in present:
+        if column_map.get(raw) == canonical:
+            return raw
+    return canonical
+
+
+def load_with_state_totals(
+    registry: Registry,
+    family: str,
+    read_file: Callable[[Path, str, SourceReport], pd.DataFrame],
+    columns: Sequence[ColumnSpec],
+) -> SourceOutput:
+    """Read every file of ``family`` and split the rows into districts and state totals (``0000000``).
+
+    ``read_file(path, display, report)`` returns one file's rows with ``district_code`` and ``year``.
+    Both tables are sorted and checked to be unique on their keys across all files.
+    """
+    frames: list[pd.DataFrame] = []
+    reports: list[SourceReport] = []
+    for entry in registry.files(family):
+        report = SourceReport(family, entry.path)
+        frames.append(read_file(registry.verified_path(entry), entry.path, report))
+        reports.append(report)
+    if not frames:
+        raise RawDataError("registry", f"no files registered for family {family!r}")
+    rows = pd.concat(frames, ignore_index=True)
+    is_state = rows["district_code"] == STATE_CODE
+    district = rows[~is_state].sort_values(["district_code", "year"], ignore_index=True)
+    check_unique(district, ["district_code", "year"], f"{family} (all files)")
+    state = rows[is_state].drop(columns="district_code").sort_values("year", ignore_index=True)
+    check_unique(state, ["year"], f"{family} state totals (all files)")
+    return SourceOutput(family, district=district, state=state, reports=reports, columns=list(columns))
+
+
+def check_whole(values: pd.Series, lines: pd.Series, display: str, column: str) -> None:
+    """Raise naming the first count that is not a whole number."""
+    bad = values.notna() & (values != np.round(values))
+    if bad.any():
+        i = first_true(bad)
+        raise RawDataError(
+            display, f"count {values.iloc[i]} is not a whole number", row=int(lines.iloc[i]), column=column
+        )
+
+
+def kept_labels(table: RawTable, column_map: Mapping[str, str | None], display: str,
+                required: Sequence[str], header_line: int | None) -> dict[str, str]:
+    """Raw label -> name of the columns :func:`apply_column_map` keeps (``_line`` left out).
+
+    Other ``_`` columns pass through under their label. Where ``apply_column_map`` would raise (an
+    unknown, repeated or missing column), it is called to raise; its checks depend on the labels only.
+    """
+    labels = [c for c in table.columns if c != "_line"]
+    keep = {c: (c if c.startswith("_") else column_map[c]) for c in labels
+            if c.startswith("_") or column_map.get(c)}
+    names = list(keep.values())
+    if (any(not c.startswith("_") and c not in column_map for c in labels)
+            or len(set(names)) != len(names) or "_line" in names
+            or any(c not in names for c in required)):
+        apply_column_map(table.frame(), column_map, display, required=required, header_line=header_line)
+    return keep

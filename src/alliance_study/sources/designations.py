@@ -14,8 +14,6 @@ district-year flag.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,7 +21,15 @@ import pandas as pd
 
 from ..errors import RawDataError
 from ..registry import Registry
-from .common import ColumnSpec, SourceOutput, SourceReport, check_unique, decode, town_district_code
+from .common import (
+    ColumnSpec,
+    SourceOutput,
+    SourceReport,
+    check_unique,
+    read_csv_header,
+    read_strict_csv,
+    town_district_code,
+)
 from .directory import Crosswalk
 
 FAMILY = "designations"
@@ -92,29 +98,12 @@ def read_designations_file(
         in :data:`EXPECTED_COHORTS`, a repeated town, a town not in the crosswalk or whose name differs,
         or cohort sizes other than 30/3/3.
     """
-    # strict: a file cut inside a quoted field raises instead of yielding a short last cell.
-    reader = csv.reader(io.StringIO(decode(path, display)), strict=True)
-    try:
-        return _read_rows(reader, display, crosswalk, report)
-    except csv.Error as exc:
-        raise RawDataError(display, f"malformed CSV ({exc}); truncated file?", row=reader.line_num) from exc
+    return read_strict_csv(path, display, lambda reader: _read_rows(reader, display, crosswalk, report))
 
 
 def _read_rows(reader, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
     """Body of :func:`read_designations_file` (``reader`` is a strict ``csv.reader``)."""
-    header = next(reader, None)
-    if header is None:
-        raise RawDataError(display, "empty file", row=1)
-    labels = [h.strip() for h in header]
-    unknown = [h for h in labels if h not in COLUMN_MAP]
-    if unknown:
-        raise RawDataError(
-            display, f"unexpected column label(s) {unknown}; known labels: {sorted(COLUMN_MAP)}",
-            row=1, column=unknown[0],
-        )
-    missing = [h for h in COLUMN_MAP if h not in labels]
-    if missing:
-        raise RawDataError(display, f"missing column(s) {missing}", row=1, column=missing[0])
+    labels = read_csv_header(reader, display, COLUMN_MAP)
     records: list[dict[str, object]] = []
     for record in reader:
         line = reader.line_num

@@ -51,12 +51,11 @@ from ..registry import Registry
 from .common import (
     STATE_CODE,
     ColumnSpec,
-    RawTable,
     SourceOutput,
     SourceReport,
-    apply_column_map,
     check_unique,
     decode,
+    mapped_columns,
     normalize_label,
     parse_code,
     read_export,
@@ -248,7 +247,7 @@ def read_enrollment_file(
     header_line = table.lines[0] - 1 if table.lines else _header_line(decode(path, display))
     column_map = COLUMN_MAPS[kind]
     # Plain Python lists of the mapped columns (per-cell work through pandas' Arrow-backed strings is slow).
-    columns = _mapped_columns(table, column_map, display, ["district_name", "district_code"], header_line)
+    columns = mapped_columns(table, column_map, display, ["district_name", "district_code"], header_line)
     counts = _count_columns(kind, [*columns, "_line"], display, header_line)
     labels = {canon: raw for raw, canon in column_map.items() if raw in table.columns}
 
@@ -319,33 +318,6 @@ _PARSED_CODES: dict[str, str] = {}
 
 #: :func:`unquote_excel`, memoized: the same district names and codes recur in every file.
 _unquote = functools.lru_cache(maxsize=8192)(unquote_excel)
-
-
-def _mapped_columns(
-    table: RawTable, column_map: dict[str, str], display: str, required: list[str], header_line: int | None
-) -> dict[str, list[str]]:
-    """The table's cells by column name, as :func:`apply_column_map` would rename and keep them.
-
-    The labels are checked here; :func:`apply_column_map` is run (on the labels only) just to raise its
-    usual error when one is unknown, two map to the same name or a required one is missing.
-    """
-    keep = {
-        i: (label if label.startswith("_") else column_map[label])
-        for i, label in enumerate(table.columns)
-        if label != "_line" and (label.startswith("_") or column_map.get(label))
-    }
-    names = list(keep.values())
-    if (
-        any(not c.startswith("_") and c not in column_map for c in table.columns)
-        or len(set(names)) < len(names)
-        or any(c not in names for c in required)
-    ):
-        apply_column_map(
-            pd.DataFrame(columns=[c for c in table.columns if c != "_line"]), column_map, display,
-            required=required, header_line=header_line,
-        )
-    cells = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.columns]
-    return {name: list(cells[i]) for i, name in keep.items()}
 
 
 def _parse_counts(

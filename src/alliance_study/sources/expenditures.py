@@ -51,9 +51,11 @@ from .common import (
     RawTable,
     SourceOutput,
     SourceReport,
-    apply_column_map,
+    check_complete,
     check_unique,
     decode,
+    header_line_of,
+    kept_labels,
     parse_export,
     read_export,
     spring_year,
@@ -215,34 +217,6 @@ def _check_title(table: RawTable, kind: str, year: int, display: str) -> None:
                            row=1)
 
 
-def _header_line(table: RawTable, path: Path, display: str) -> int:
-    """Line of the header row: just above the first data row, or the file's last line if none follow."""
-    if table.lines:
-        return table.lines[0] - 1
-    return max(len(decode(path, display).splitlines()), 1)
-
-
-def _check_ends_with_newline(path: Path, display: str, last_line: int) -> None:
-    """EdSight exports end with a line break; without one the last row may be cut mid-number."""
-    if not path.read_bytes().endswith(b"\n"):
-        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
-                           row=last_line)
-
-
-def _map_columns(frame: pd.DataFrame, column_map: dict[str, str | None], display: str,
-                 header_line: int) -> pd.DataFrame:
-    """:func:`apply_column_map` requiring every canonical name, carrying ``_line`` alongside.
-
-    ``apply_column_map`` looks every kept column up in the map, ``_line`` included, so the line numbers
-    are set aside and put back.
-    """
-    required = sorted({v for v in column_map.values() if v})
-    out = apply_column_map(frame.drop(columns="_line"), column_map, display, required=required,
-                           header_line=header_line)
-    out["_line"] = frame["_line"].to_numpy()
-    return out
-
-
 def _check_sum(df: pd.DataFrame, total: str, components: list[str], display: str, label: str) -> None:
     """Raise if the components (N/A as 0) miss the total by more than the tolerances."""
     parts = df[components].fillna(0).sum(axis=1)
@@ -256,19 +230,12 @@ def _check_sum(df: pd.DataFrame, total: str, components: list[str], display: str
 
 def _kept_columns(table: RawTable, column_map: dict[str, str | None], display: str,
                   header_line: int) -> dict[str, str]:
-    """Raw label -> name of the columns :func:`_map_columns` keeps; where it would raise, it is called.
+    """Raw label -> name of the columns :func:`apply_column_map` keeps; where it would raise, it is called.
 
-    ``_line`` is set aside as in :func:`_map_columns`; other ``_`` columns pass through under their label.
+    ``_line`` is left out; other ``_`` columns pass through under their label.
     """
-    labels = [c for c in table.columns if c != "_line"]
-    keep = {c: (c if c.startswith("_") else column_map[c]) for c in labels
-            if c.startswith("_") or column_map.get(c)}
-    names = list(keep.values())
-    required = {v for v in column_map.values() if v}
-    if (any(not c.startswith("_") and c not in column_map for c in labels)
-            or len(set(names)) != len(names) or not required.issubset(names)):
-        _map_columns(table.frame(), column_map, display, header_line)  # raises naming the column
-    return keep
+    required = sorted({v for v in column_map.values() if v})
+    return kept_labels(table, column_map, display, required, header_line)
 
 
 def _filled_rows(table: RawTable, keep: dict[str, str], report: SourceReport, display: str,
@@ -354,7 +321,7 @@ def read_expenditure_file(
     first_label = "District" if kind == "annual" else "Type"
     table = _read_repaired(path, display, (first_label,))
     _check_title(table, kind, year, display)
-    header_line = _header_line(table, path, display)
+    header_line = header_line_of(table, path, display)
     keep = _kept_columns(table, column_map, display, header_line)
     filled = _filled_rows(table, keep, report, display, header_line)
     position = {name: table.columns.index(raw) for raw, name in keep.items()}
@@ -391,7 +358,7 @@ def read_expenditure_file(
             for col, v in values.items():
                 check[col] = v
             _check_sum(check, "exp_total", EXP_COMPONENTS, display, labels["exp_total"])
-    _check_ends_with_newline(path, display, int(table.lines[-1]))
+    check_complete(path, display, int(table.lines[-1]))
     report.rows_kept += len(rows)
     report.check()
     order = sorted(range(len(codes)), key=codes.__getitem__)
@@ -427,7 +394,7 @@ def read_state_long_file(
     year = year_from_path(display) if year is None else year
     table = read_export(path, display, header_first=("District",))
     _check_title(table, "annual", year, display)
-    header_line = _header_line(table, path, display)
+    header_line = header_line_of(table, path, display)
     keep = _kept_columns(table, STATE_LONG_COLUMN_MAP, display, header_line)
     filled = _filled_rows(table, keep, report, display, header_line)
     position = {name: table.columns.index(raw) for raw, name in keep.items()}
@@ -481,7 +448,7 @@ def read_state_long_file(
         wide = long.set_index("measure")["amount"].reindex(EXP_MEASURES).to_frame().T.reset_index(drop=True)
         wide["_line"] = int(lines[i_total])
         _check_sum(wide, "exp_total", EXP_COMPONENTS, display, "Total")
-    _check_ends_with_newline(path, display, int(table.lines[-1]))
+    check_complete(path, display, int(table.lines[-1]))
     report.rows_kept += len(filled)
     report.check()
     wide = pd.DataFrame({"district_code": [STATE_CODE], "year": np.array([year], dtype=np.int64),

@@ -37,8 +37,12 @@ from .common import (
     SourceOutput,
     SourceReport,
     apply_column_map,
+    check_complete,
     check_unique,
-    decode,
+    check_whole,
+    first_true,
+    header_line_of,
+    load_with_state_totals,
     parse_code,
     read_export,
     spring_year,
@@ -127,43 +131,6 @@ COLUMNS = [
     ),
 ]
 
-
-def _header_line(rows_lines: list[int], path: Path, display: str) -> int:
-    """Line of the header row: just above the first data row, or the file's last line if none follow."""
-    if rows_lines:
-        return rows_lines[0] - 1
-    return max(len(decode(path, display).splitlines()), 1)
-
-
-def _map_columns(frame: pd.DataFrame, display: str, required: list[str], header_line: int) -> pd.DataFrame:
-    """:func:`apply_column_map` with :data:`COLUMN_MAP`, carrying the ``_line`` bookkeeping column.
-
-    ``apply_column_map`` looks every kept column up in the map, ``_line`` included, so the line numbers
-    are set aside and put back.
-    """
-    out = apply_column_map(frame.drop(columns="_line"), COLUMN_MAP, display, required=required,
-                           header_line=header_line)
-    out["_line"] = frame["_line"].to_numpy()
-    return out
-
-
-def _check_complete(path: Path, display: str, last_line: int, column: str) -> None:
-    """Raise if the file does not end with a line break (a download or copy cut mid-row)."""
-    if not path.read_bytes().endswith(b"\n"):
-        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
-                           row=last_line, column=column)
-
-
-def _check_whole(values: pd.Series, lines: pd.Series, display: str, column: str) -> None:
-    """Raise naming the first count that is not a whole number."""
-    bad = values.notna() & (values != np.round(values))
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise RawDataError(
-            display, f"count {values.iloc[i]} is not a whole number", row=int(lines.iloc[i]), column=column
-        )
-
-
 def read_grad_file(
     path: Path,
     display: str,
@@ -202,8 +169,9 @@ def read_grad_file(
     """
     year = year_from_path(display) if year is None else int(year)
     table = read_export(path, display, header_first=("District",))
-    header_line = _header_line(table.lines, path, display)
-    df = _map_columns(table.frame(), display, ["district_name", *MEASURES], header_line)
+    header_line = header_line_of(table, path, display)
+    df = apply_column_map(table.frame(), COLUMN_MAP, display, required=["district_name", *MEASURES],
+                          header_line=header_line)
     transcribed = "fiscal_year" in df.columns
     if not transcribed and year >= FIRST_CODED_YEAR and not display.endswith(STATE_FILE_SUFFIX):
         if "district_code" not in df.columns:
@@ -214,7 +182,7 @@ def read_grad_file(
         title_year = spring_year(table.title[0], display, 1)
         if title_year != year:
             raise RawDataError(display, f"title says {title_year}, file name says {year}", row=1)
-    _check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
+    check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
 
     report.rows_read += len(df)
     data_cols = [c for c in df.columns if c != "_line"]
@@ -238,7 +206,7 @@ def read_grad_file(
         fy = to_number(df, "fiscal_year", display, report, tokens=frozenset())
         off = fy != year
         if off.any():
-            i = int(np.flatnonzero(off.to_numpy())[0])
+            i = first_true(off)
             raise RawDataError(display, f"fiscal_year {fy.iloc[i]:g} but the file is for {year}",
                                row=int(df["_line"].iloc[i]), column="fiscal_year")
     raw_label = TRANSCRIBED_LABELS if transcribed else EDSIGHT_LABELS
@@ -246,11 +214,11 @@ def read_grad_file(
         hi = 100.0 if col == "grad_rate" else None
         out[col] = to_number(df, col, display, report, lo=0.0, hi=hi, tokens=tokens, label=raw_label[col])
     for col in ("grad_cohort", "grad_count"):
-        _check_whole(out[col], out["_line"], display, raw_label[col])
+        check_whole(out[col], out["_line"], display, raw_label[col])
 
     over = out["grad_count"] > out["grad_cohort"]
     if over.any():
-        i = int(np.flatnonzero(over.to_numpy())[0])
+        i = first_true(over)
         raise RawDataError(
             display,
             f"graduates {out['grad_count'].iloc[i]:g} exceed the cohort {out['grad_cohort'].iloc[i]:g}",
@@ -261,7 +229,7 @@ def read_grad_file(
     gap = (implied - out["grad_rate"]).abs()
     off = gap > RATE_TOLERANCE
     if off.any():
-        i = int(np.flatnonzero(off.to_numpy())[0])
+        i = first_true(off)
         raise RawDataError(
             display,
             f"rate {out['grad_rate'].iloc[i]:g} disagrees with 100 * graduates / cohort = "
@@ -271,7 +239,7 @@ def read_grad_file(
 
     is_state = out["district_code"] == STATE_CODE
     if display.endswith(STATE_FILE_SUFFIX) and not is_state.all():
-        i = int(np.flatnonzero((~is_state).to_numpy())[0])
+        i = first_true(~is_state)
         raise RawDataError(display, f"state-total file has a district row ({out['district_code'].iloc[i]})",
                            row=int(out["_line"].iloc[i]), column="District")
     check_unique(out, ["district_code"], display)
@@ -291,18 +259,8 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
         ``district``: one row per district and year (``grad_cohort``, ``grad_count``, ``grad_rate``);
         ``state``: the state totals by year (2011-2019; later years have no state file).
     """
-    frames: list[pd.DataFrame] = []
-    reports: list[SourceReport] = []
-    for entry in registry.files(FAMILY):
-        report = SourceReport(FAMILY, entry.path)
-        frames.append(read_grad_file(registry.verified_path(entry), entry.path, crosswalk, report))
-        reports.append(report)
-    if not frames:
-        raise RawDataError("registry", f"no files registered for family {FAMILY!r}")
-    rows = pd.concat(frames, ignore_index=True)
-    is_state = rows["district_code"] == STATE_CODE
-    district = rows[~is_state].sort_values(["district_code", "year"], ignore_index=True)
-    check_unique(district, ["district_code", "year"], f"{FAMILY} (all files)")
-    state = rows[is_state].drop(columns="district_code").sort_values("year", ignore_index=True)
-    check_unique(state, ["year"], f"{FAMILY} state totals (all files)")
-    return SourceOutput(FAMILY, district=district, state=state, reports=reports, columns=list(COLUMNS))
+    return load_with_state_totals(
+        registry, FAMILY,
+        lambda path, display, report: read_grad_file(path, display, crosswalk, report),
+        COLUMNS,
+    )

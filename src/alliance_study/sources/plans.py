@@ -15,15 +15,20 @@ source URL; plan years ``YYYY-YY`` with consecutive years; every district a know
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import RawDataError
 from ..registry import Registry
-from .common import ColumnSpec, SourceOutput, SourceReport, decode, spring_year
+from .common import (
+    ColumnSpec,
+    SourceOutput,
+    SourceReport,
+    read_csv_header,
+    read_strict_csv,
+    spring_year,
+)
 from .directory import Crosswalk
 
 FAMILY = "plans"
@@ -88,30 +93,12 @@ def read_plan_facts(path: Path, display: str, crosswalk: Crosswalk, report: Sour
         On unknown or missing columns, a row of the wrong width, an empty required cell, a bad plan year,
         an unknown district, or a URL that is not http(s).
     """
-    reader = csv.reader(io.StringIO(decode(path, display)), strict=True)
-    try:
-        return _read_rows(reader, display, crosswalk, report)
-    except csv.Error as exc:
-        raise RawDataError(display, f"malformed CSV ({exc}); truncated file?", row=reader.line_num) from exc
+    return read_strict_csv(path, display, lambda reader: _read_rows(reader, display, crosswalk, report))
 
 
 def _read_rows(reader, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
     """Body of :func:`read_plan_facts` (``reader`` is a strict ``csv.reader``)."""
-    header = next(reader, None)
-    if header is None:
-        raise RawDataError(display, "empty file", row=1)
-    labels = [h.strip() for h in header]
-    unknown = [h for h in labels if h not in COLUMN_MAP]
-    if unknown:
-        raise RawDataError(
-            display,
-            f"unexpected column label(s) {unknown}; known labels: {sorted(COLUMN_MAP)}",
-            row=1,
-            column=unknown[0],
-        )
-    missing = [h for h in COLUMN_MAP if h not in labels]
-    if missing:
-        raise RawDataError(display, f"missing column(s) {missing}", row=1, column=missing[0])
+    labels = read_csv_header(reader, display, COLUMN_MAP)
     raw_label = {v: k for k, v in COLUMN_MAP.items()}
     rows: list[dict[str, object]] = []
     for record in reader:

@@ -31,9 +31,10 @@ from .common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
-    apply_column_map,
     check_unique,
     decode,
+    kept_labels,
+    label_of,
     parse_code,
     read_export,
     to_number,
@@ -132,15 +133,6 @@ DROP_NOTE = "note line (text in the first cell only)"
 #: Columns of the ``sbac_by_grade`` side table.
 BY_GRADE_COLUMNS = ["district_code", "year", "grade", "subject", "n_scored", "pct_l34", "avg_scale_score"]
 
-
-def _label_of(column_map: dict[str, str | None], canonical: str, present: list[str]) -> str:
-    """The raw label that produced ``canonical`` (for error messages)."""
-    for raw in present:
-        if column_map.get(raw) == canonical:
-            return raw
-    return canonical
-
-
 def _table(
     path: Path,
     display: str,
@@ -174,15 +166,7 @@ def _table(
         header_line = decode(path, display).rstrip("\r\n").count("\n") + 1
     # "_line" is listed so the call works whether or not apply_column_map passes "_" columns through.
     full_map = {**column_map, "_line": "_line"}
-    labels = [c for c in table.columns if c != "_line"]
-    keep = {c: (c if c.startswith("_") else full_map[c]) for c in labels
-            if c.startswith("_") or full_map.get(c)}
-    names = list(keep.values())
-    if (any(not c.startswith("_") and c not in full_map for c in labels)
-            or len(set(names)) != len(names) or "_line" in names
-            or any(c not in names for c in required)):
-        # apply_column_map raises naming the column (its checks depend on the labels only).
-        apply_column_map(table.frame(), full_map, display, required=required, header_line=header_line)
+    keep = kept_labels(table, full_map, display, required, header_line)
     if not kept:
         raise RawDataError(display, "no data rows after the header (truncated file?)", row=header_line)
     data: dict[str, np.ndarray] = {}
@@ -311,7 +295,7 @@ def read_combined_file(path: Path, display: str, crosswalk: Crosswalk, report: S
         that disagrees with its count, or a repeated district x subject.
     """
     df, present = _table(path, display, report, COMBINED_COLUMNS, _REQUIRED_COMBINED)
-    labels = {c: _label_of(COMBINED_COLUMNS, c, present) for c in _REQUIRED_COMBINED}
+    labels = {c: label_of(COMBINED_COLUMNS, c, present) for c in _REQUIRED_COMBINED}
     values = _numbers(df, display, report, labels)
     codes = _codes(df, display, crosswalk, labels["district_code"])
     subjects = _subjects(df, display, labels["subject"])
@@ -336,7 +320,7 @@ def read_grade_file(path: Path, display: str, crosswalk: Crosswalk, report: Sour
         score outside :data:`VSS_RANGE`.
     """
     df, present = _table(path, display, report, GRADE_COLUMNS, _REQUIRED_GRADE)
-    labels = {c: _label_of(GRADE_COLUMNS, c, present) for c in _REQUIRED_GRADE}
+    labels = {c: label_of(GRADE_COLUMNS, c, present) for c in _REQUIRED_GRADE}
     values = _numbers(df, display, report, labels)
     values["avg_vss"] = to_number(df, "avg_vss", display, report, lo=VSS_RANGE[0], hi=VSS_RANGE[1],
                                   tokens=SBAC_SUPPRESSION, label=labels["avg_vss"]).to_numpy()
@@ -367,7 +351,7 @@ def read_state_file(path: Path, display: str, crosswalk: Crosswalk, report: Sour
         As :func:`read_combined_file`, and if a row is not the state total or a subject repeats.
     """
     df, present = _table(path, display, report, STATE_COLUMNS, _REQUIRED_STATE)
-    labels = {c: _label_of(STATE_COLUMNS, c, present) for c in _REQUIRED_STATE}
+    labels = {c: label_of(STATE_COLUMNS, c, present) for c in _REQUIRED_STATE}
     values = _numbers(df, display, report, labels)
     for name, line in zip(df["district"], df["_line"], strict=True):
         if crosswalk.code_for_name(name, display, int(line), labels["district"]) != STATE_CODE:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..errors import RawDataError
@@ -28,6 +27,7 @@ from .common import (
     apply_column_map,
     check_unique,
     decode,
+    first_true,
     read_export,
     to_number,
     town_district_code,
@@ -118,10 +118,6 @@ DISTRICT_COLUMNS = [*PANEL_NAMES.values(), "seda_id"]
 _SOURCE = "seda: edbot317-source/public-CT-ed-data extract of SEDA 2025.2 (Reardon et al. 2026), GCS scale"
 
 
-def _first(mask: pd.Series) -> int:
-    return int(np.flatnonzero(mask.to_numpy())[0])
-
-
 def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
     """Read the SEDA extract: one row per district x fiscal year, mapped to CSDE codes.
 
@@ -170,25 +166,25 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
     for col, want in (("subcat", SUBGROUP), ("subgroup", SUBGROUP)):
         bad = df[col] != want
         if bad.any():
-            i = _first(bad)
+            i = first_true(bad)
             raise RawDataError(display, f"{df[col].iloc[i]!r}: the extract should hold all-students rows "
                                "only", row=int(df["_line"].iloc[i]), column=label[col])
     center = to_number(df, "gradecenter", display, report, tokens=frozenset(), label=label["gradecenter"])
     bad = center != GRADE_CENTER
     if bad.any():
-        i = _first(bad)
+        i = first_true(bad)
         raise RawDataError(display, f"grade center {center.iloc[i]} is not {GRADE_CENTER} (grades 3-8 "
                            "pooled)", row=int(df["_line"].iloc[i]), column=label["gradecenter"])
     year = to_number(df, "fiscal_year", display, report, tokens=frozenset(), label=label["fiscal_year"])
     bad = ~year.isin(SEDA_YEARS)
     if bad.any():
-        i = _first(bad)
+        i = first_true(bad)
         raise RawDataError(display, f"fiscal year {df['fiscal_year'].iloc[i]!r} is not a SEDA 2025.2 year",
                            row=int(df["_line"].iloc[i]), column=label["fiscal_year"])
     ids = df["sedaadmin"]
     bad = ~ids.str.fullmatch(r"\d{1,7}")
     if bad.any():
-        i = _first(bad)
+        i = first_true(bad)
         raise RawDataError(display, f"not a SEDA/NCES district id: {ids.iloc[i]!r}",
                            row=int(df["_line"].iloc[i]), column=label["sedaadmin"])
 
@@ -205,7 +201,7 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
         values[col] = to_number(df, col, display, report, lo=lo, tokens=tokens, label=label[col])
     off = (values["grade_levels"] - (values["gcs_eb"] - GRADE_CENTER)).abs() > GRADE_LEVEL_TOLERANCE
     if off.any():
-        i = _first(off)
+        i = first_true(off)
         raise RawDataError(display, f"grade levels {values['grade_levels'].iloc[i]} != EB mean "
                            f"{values['gcs_eb'].iloc[i]} - {GRADE_CENTER}", row=int(df["_line"].iloc[i]),
                            column=label["grade_levels"])
@@ -222,7 +218,7 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
         a, b = merged[col], merged[f"{col}_first"]
         differ = ~((a == b) | (a.isna() & b.isna()))
         if differ.any():
-            i = _first(differ)
+            i = first_true(differ)
             raise RawDataError(display, f"rows for SEDA district {merged['sedaadmin'].iloc[i]} in "
                                f"{merged['year'].iloc[i]} differ in {label.get(col, col)!r}",
                                row=int(merged["_line"].iloc[i]), column=label.get(col, col))
@@ -230,7 +226,7 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
     # Only regional districts legitimately repeat; any other repeated district-year is an error.
     not_regional = repeat & (values["town_match"] != TOWN_MATCH_REGIONAL)
     if not_regional.any():
-        i = _first(not_regional)
+        i = first_true(not_regional)
         raise RawDataError(display, f"duplicate row for SEDA district {values['sedaadmin'].iloc[i]} in "
                            f"{values['year'].iloc[i]} (not a regional district)",
                            row=int(values["_line"].iloc[i]), column=label["sedaadmin"])

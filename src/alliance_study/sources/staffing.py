@@ -41,12 +41,11 @@ from ..registry import Registry
 from .common import (
     STATE_CODE,
     ColumnSpec,
-    RawTable,
     SourceOutput,
     SourceReport,
-    apply_column_map,
     check_unique,
     decode,
+    mapped_columns,
     normalize_label,
     read_export,
     spring_year,
@@ -201,7 +200,7 @@ def _read_rows(
     if spring_year(table.title[0], display, line=1) != year:
         raise RawDataError(display, f"title {table.title[0]!r} does not match the file name's year", row=1)
     header_line = table.lines[0] - 1 if table.lines else _header_line(decode(path, display))
-    columns = _mapped_columns(table, COLUMN_MAP, display, list(COLUMN_MAP.values()), header_line)
+    columns = mapped_columns(table, COLUMN_MAP, display, list(COLUMN_MAP.values()), header_line)
     # Work on plain Python lists (per-cell work through pandas' Arrow-backed strings is slow); the few
     # distinct labels and names are cleaned once each.
     all_names = _unquoted(columns["district_name"])
@@ -294,33 +293,6 @@ def _read_rows(
     report.check()
     # Sorted by district code, year and category: unique (checked above), so later fields never decide.
     return sorted(districts), sorted(state)
-
-
-def _mapped_columns(
-    table: RawTable, column_map: dict[str, str], display: str, required: list[str], header_line: int | None
-) -> dict[str, list[str]]:
-    """The table's cells by column name, as :func:`apply_column_map` would rename and keep them.
-
-    The labels are checked here; :func:`apply_column_map` is run (on the labels only) just to raise its
-    usual error when one is unknown, two map to the same name or a required one is missing.
-    """
-    keep = {
-        i: (label if label.startswith("_") else column_map[label])
-        for i, label in enumerate(table.columns)
-        if label != "_line" and (label.startswith("_") or column_map.get(label))
-    }
-    names = list(keep.values())
-    if (
-        any(not c.startswith("_") and c not in column_map for c in table.columns)
-        or len(set(names)) < len(names)
-        or any(c not in names for c in required)
-    ):
-        apply_column_map(
-            pd.DataFrame(columns=[c for c in table.columns if c != "_line"]), column_map, display,
-            required=required, header_line=header_line,
-        )
-    cells = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.columns]
-    return {name: list(cells[i]) for i, name in keep.items()}
 
 
 def _long_frame(rows: list[_Row], line: bool = True) -> pd.DataFrame:

@@ -26,8 +26,12 @@ from .common import (
     SourceOutput,
     SourceReport,
     apply_column_map,
+    check_complete,
     check_unique,
-    decode,
+    check_whole,
+    first_true,
+    header_line_of,
+    load_with_state_totals,
     parse_code,
     read_export,
     to_number,
@@ -84,36 +88,6 @@ COLUMNS = [
 _RAW_LABEL = {"suspension_count": "Count", "suspension_rate": "%"}
 
 
-def _header_line(rows_lines: list[int], path: Path, display: str) -> int:
-    """Line of the header row: just above the first data row, or the file's last line if none follow."""
-    if rows_lines:
-        return rows_lines[0] - 1
-    return max(len(decode(path, display).splitlines()), 1)
-
-
-def _map_columns(frame: pd.DataFrame, display: str, required: list[str], header_line: int) -> pd.DataFrame:
-    """:func:`apply_column_map` with :data:`COLUMN_MAP`, carrying the ``_line`` bookkeeping column.
-
-    ``apply_column_map`` looks every kept column up in the map, ``_line`` included, so the line numbers
-    are set aside and put back.
-    """
-    out = apply_column_map(frame.drop(columns="_line"), COLUMN_MAP, display, required=required,
-                           header_line=header_line)
-    out["_line"] = frame["_line"].to_numpy()
-    return out
-
-
-def _check_complete(path: Path, display: str, last_line: int, column: str) -> None:
-    """Raise if the file does not end with a line break (a download or copy cut mid-row)."""
-    if not path.read_bytes().endswith(b"\n"):
-        raise RawDataError(display, "file ends without a line break: the last row looks cut off",
-                           row=last_line, column=column)
-
-
-def _first(mask: pd.Series) -> int:
-    return int(np.flatnonzero(mask.to_numpy())[0])
-
-
 def read_suspension_file(
     path: Path,
     display: str,
@@ -153,13 +127,14 @@ def read_suspension_file(
     year = year_from_path(display) if year is None else int(year)
     state_file = display.endswith(STATE_FILE_SUFFIX)
     table = read_export(path, display, header_first=("District",))
-    header_line = _header_line(table.lines, path, display)
+    header_line = header_line_of(table, path, display)
     code_label = "Organization Code" if state_file else "District Code"
-    df = _map_columns(table.frame(), display, ["district_name", "district_code", *MEASURES], header_line)
+    df = apply_column_map(table.frame(), COLUMN_MAP, display,
+                          required=["district_name", "district_code", *MEASURES], header_line=header_line)
     if code_label not in table.columns:
         raise RawDataError(display, f"expected the code column to be labelled {code_label!r}",
                            row=header_line, column=code_label)
-    _check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
+    check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
 
     report.rows_read += len(df)
     data_cols = [c for c in df.columns if c != "_line"]
@@ -179,21 +154,17 @@ def read_suspension_file(
     out["suspension_rate"] = to_number(df, "suspension_rate", display, report, lo=0.0, hi=100.0,
                                        tokens=EDSIGHT_TOKENS, label=_RAW_LABEL["suspension_rate"])
     count, rate = out["suspension_count"], out["suspension_rate"]
-    bad = count.notna() & (count != np.round(count))
-    if bad.any():
-        i = _first(bad)
-        raise RawDataError(display, f"count {count.iloc[i]} is not a whole number",
-                           row=int(out["_line"].iloc[i]), column=_RAW_LABEL["suspension_count"])
+    check_whole(count, out["_line"], display, _RAW_LABEL["suspension_count"])
     # A zero count with a positive rate (or the reverse) means the columns are out of step.
     clash = ((count == 0) != (rate == 0)) & count.notna() & rate.notna()
     if clash.any():
-        i = _first(clash)
+        i = first_true(clash)
         raise RawDataError(display, f"count {count.iloc[i]:g} and rate {rate.iloc[i]:g} disagree about zero",
                            row=int(out["_line"].iloc[i]), column=_RAW_LABEL["suspension_count"])
 
     is_state = out["district_code"] == STATE_CODE
     if state_file and not is_state.all():
-        i = _first(~is_state)
+        i = first_true(~is_state)
         raise RawDataError(display, f"state-total file has a district row ({out['district_code'].iloc[i]})",
                            row=int(out["_line"].iloc[i]), column=code_label)
     check_unique(out, ["district_code"], display)
@@ -213,18 +184,8 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
         ``district``: one row per district and year (``suspension_count``, ``suspension_rate``);
         ``state``: the state totals by year.
     """
-    frames: list[pd.DataFrame] = []
-    reports: list[SourceReport] = []
-    for entry in registry.files(FAMILY):
-        report = SourceReport(FAMILY, entry.path)
-        frames.append(read_suspension_file(registry.verified_path(entry), entry.path, crosswalk, report))
-        reports.append(report)
-    if not frames:
-        raise RawDataError("registry", f"no files registered for family {FAMILY!r}")
-    rows = pd.concat(frames, ignore_index=True)
-    is_state = rows["district_code"] == STATE_CODE
-    district = rows[~is_state].sort_values(["district_code", "year"], ignore_index=True)
-    check_unique(district, ["district_code", "year"], f"{FAMILY} (all files)")
-    state = rows[is_state].drop(columns="district_code").sort_values("year", ignore_index=True)
-    check_unique(state, ["year"], f"{FAMILY} state totals (all files)")
-    return SourceOutput(FAMILY, district=district, state=state, reports=reports, columns=list(COLUMNS))
+    return load_with_state_totals(
+        registry, FAMILY,
+        lambda path, display, report: read_suspension_file(path, display, crosswalk, report),
+        COLUMNS,
+    )

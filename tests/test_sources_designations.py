@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import assert_raw_error
 
-from alliance_study.errors import RawDataError
 from alliance_study.sources import designations
 from alliance_study.sources.common import SourceReport, town_district_code
 
@@ -46,15 +45,7 @@ def _read(path: Path, crosswalk):
 
 
 def _raises(path: Path, crosswalk, row, column, match):
-    with pytest.raises(RawDataError) as info:
-        _read(path, crosswalk)
-    msg = str(info.value)
-    assert path.name in msg
-    if row is not None:
-        assert f"row {row}" in msg, msg
-    if column is not None:
-        assert f"column {column!r}" in msg, msg
-    assert re.search(match, msg), msg
+    return assert_raw_error(lambda: _read(path, crosswalk), path.name, row, column, match)
 
 
 # --- the real table ----------------------------------------------------------------------------------

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
+from _helpers import assert_raw_error, check_counts_per_year, check_row_accounting
 
 from alliance_study.errors import RawDataError
 from alliance_study.registry import Registry, RegistryEntry, sha256_file
 from alliance_study.sources import graduation
-from alliance_study.sources.common import SourceReport, year_from_path
+from alliance_study.sources.common import SourceReport
 
 NAMES_FILE = "four-year-graduation-rates__2012-13_all-students_grad.csv"
 CODED_FILE = "four-year-graduation-rates__2016-17_all-students_grad.csv"
@@ -70,15 +69,7 @@ def _read(path, crosswalk, display=None):
 
 
 def _raises(path, crosswalk, row, column, match):
-    with pytest.raises(RawDataError) as info:
-        _read(path, crosswalk)
-    msg = str(info.value)
-    assert path.name in msg
-    assert f"row {row}" in msg
-    if column is not None:
-        assert f"column {column!r}" in msg
-    assert re.search(match, msg), msg
-    return info.value
+    return assert_raw_error(lambda: _read(path, crosswalk), path.name, row, column, match)
 
 
 # --- fixture files -----------------------------------------------------------------------------------
@@ -305,33 +296,14 @@ def real(registry, crosswalk):
     return graduation.load(registry, crosswalk)
 
 
-def _raw_data_lines(path) -> int:
-    """Non-blank lines after the header, counted without the reader."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith(('"District"', "District,")))
-    return sum(1 for line in lines[header + 1:] if line.strip())
-
-
 @pytest.mark.realdata
 def test_real_row_accounting(real):
-    assert len(real.reports) == 21
-    for r in real.reports:
-        assert r.rows_read == r.rows_kept + sum(r.dropped.values()), r.file
-        assert set(r.dropped) <= {"blank line"}, r.file
+    check_row_accounting(real, 21, {"blank line"})
 
 
 @pytest.mark.realdata
 def test_real_district_counts_per_year(real, registry):
-    by_year = real.district.groupby("year").size().to_dict()
-    assert by_year == REAL_COUNTS
-    reports = {r.file: r for r in real.reports}
-    for entry in registry.files("graduation"):
-        if entry.path.endswith("_ct.csv"):
-            continue
-        year = year_from_path(entry.path)
-        r = reports[entry.path]
-        raw_rows = _raw_data_lines(registry.verified_path(entry))
-        assert by_year[year] == raw_rows == r.rows_read - sum(r.dropped.values()), entry.path
+    check_counts_per_year(real, registry, REAL_COUNTS, ('"District"', "District,"))
 
 
 @pytest.mark.realdata

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import assert_raw_error, fixture_registry
 
-from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.registry import Registry
 from alliance_study.sources import staffing
 from alliance_study.sources.common import SourceReport, year_from_path
 from alliance_study.sources.directory import name_key
@@ -94,24 +94,11 @@ def _read(path: Path, crosswalk):
 
 
 def _raises(path: Path, crosswalk, row, column, match):
-    with pytest.raises(RawDataError) as info:
-        _read(path, crosswalk)
-    msg = str(info.value)
-    assert path.name in msg
-    assert f"row {row}" in msg, msg
-    if column is not None:
-        assert f"column {column!r}" in msg, msg
-    assert re.search(match, msg), msg
+    return assert_raw_error(lambda: _read(path, crosswalk), path.name, row, column, match)
 
 
 def _registry(tmp_path: Path, files: dict[str, str]) -> Registry:
-    raw = tmp_path / "raw"
-    entries = []
-    for rel, text in files.items():
-        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
-        (raw / rel).write_text(text, encoding="utf-8", newline="")
-        entries.append(RegistryEntry(rel, "staffing", sha256_file(raw / rel), 0, "", "", "yes", "", ""))
-    return Registry(entries=entries, raw_dir=raw)
+    return fixture_registry(tmp_path, "staffing", files)
 
 
 # --- fixture files -----------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .sources.common import year_span
+
 #: Entity types that make up "districts" for standardization and coverage.
 DISTRICT_TYPES: tuple[str, ...] = ("town_district", "regional_district")
 
@@ -701,21 +703,6 @@ def spring_years(text: object) -> set[int]:
     text = _RANGE.sub(" ", text)
     years.update(int(m.group(1)) for m in _SINGLE.finditer(text))
     return years
-
-
-def year_span(years: Iterable[int]) -> str:
-    """Compact text for a set of years: ``2006-2011, 2015-2019``."""
-    ys = sorted(set(years))
-    if not ys:
-        return ""
-    spans, start, prev = [], ys[0], ys[0]
-    for y in ys[1:]:
-        if y != prev + 1:
-            spans.append(f"{start}-{prev}" if start != prev else str(start))
-            start = y
-        prev = y
-    spans.append(f"{start}-{prev}" if start != prev else str(start))
-    return ", ".join(spans)
 
 
 def _origin(path: str) -> str:

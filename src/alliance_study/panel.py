@@ -50,7 +50,7 @@ from .sources import (
     staffing,
     suspensions,
 )
-from .sources.common import ColumnSpec, SourceOutput, SourceReport
+from .sources.common import ColumnSpec, SourceOutput, SourceReport, year_span
 
 #: Source families joined into the panel, in the order their columns appear.
 SOURCE_MODULES = (
@@ -152,21 +152,6 @@ def _check_output(out: SourceOutput) -> None:
     undeclared = [c for c in d.columns if c not in declared and c not in KEY]
     if undeclared:
         raise ValidationError(f"{out.family}: columns without a data-dictionary entry: {undeclared}")
-
-
-def _year_span(values: pd.Series, years: pd.Series) -> str:
-    """Compact list of years with data, e.g. ``2006-2011, 2015-2019``."""
-    ys = sorted(set(years[values.notna()].astype(int)))
-    if not ys:
-        return ""
-    spans, start, prev = [], ys[0], ys[0]
-    for y in ys[1:]:
-        if y != prev + 1:
-            spans.append(f"{start}-{prev}" if start != prev else str(start))
-            start = y
-        prev = y
-    spans.append(f"{start}-{prev}" if start != prev else str(start))
-    return ", ".join(spans)
 
 
 def assemble(
@@ -329,7 +314,7 @@ def datapackage(build: PanelBuild) -> dict:
             "description": c.description,
             "unit": c.unit,
             "source": c.source,
-            "years": _year_span(panel[c.name], panel["year"]) if c.name in panel.columns else "",
+            "years": year_span(panel.loc[panel[c.name].notna(), "year"]) if c.name in panel.columns else "",
         })
     used = sorted({r.file for r in build.reports})
     sources = []

@@ -61,6 +61,7 @@ import yaml
 
 from . import __version__, paths
 from .errors import AllianceStudyError
+from .registry import sha256_file
 
 #: The book's source directory (``_config.yml``, ``_toc.yml``, prose pages; executed notebooks land here).
 BOOK_DIR = paths.PROJECT_ROOT / "book"
@@ -472,15 +473,6 @@ def plan_runs(config: RunConfig, *, project_dir: str | Path = paths.PROJECT_ROOT
 
 # --------------------------------------------------------------------------------------------------------
 # Cache keys
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tree_digest(root: str | Path, pattern: str = "**/*") -> dict[str, str]:

@@ -6,7 +6,6 @@ that appears in prose goes through :func:`glue` so the book never carries a type
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__, paths
+from .registry import sha256_file
 
 #: Packages whose versions every run record lists.
 RECORD_PACKAGES = ("alliance-study", "pandas", "numpy", "pyarrow", "matplotlib", "papermill", "myst-nb",
@@ -108,15 +108,6 @@ def mark_test_regimes(ax, years: Iterable[int] | None = None, label: bool = True
                             va="top", ha="right", fontsize=7, color="#555555")
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def git_commit(root: Path = paths.PROJECT_ROOT) -> str:
     """The checkout's commit (with ``+dirty`` when there are uncommitted changes), or ``unknown``."""
     try:
@@ -160,7 +151,7 @@ def run_record(parameters: Mapping[str, Any], inputs: Iterable[str | Path] = ())
             shown = str(path.resolve().relative_to(paths.PROJECT_ROOT))
         except ValueError:
             shown = path.name
-        rows.append(("input sha256", shown, sha256_of(path) if path.exists() else "missing"))
+        rows.append(("input sha256", shown, sha256_file(path) if path.exists() else "missing"))
     return pd.DataFrame(rows, columns=["kind", "name", "value"])
 
 

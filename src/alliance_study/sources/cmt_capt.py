@@ -237,7 +237,7 @@ def read_test_file(
     # Map each CEDaR number once; rows of a district without a CSDE code are dropped with a reason.
     cedar_int = cedar.astype("int64").to_numpy()
     cedar_ids = cedar_int.tolist()
-    by_cedar_id = _cedar_codes(crosswalk)
+    by_cedar_id = crosswalk.code_for_cedar_id
     names = cells("district_name")
     codes: dict[int, str | None] = {}
     # Each distinct number at its first row, in order (going backwards, earlier rows overwrite later ones).
@@ -317,20 +317,6 @@ def _column_positions(table: RawTable, column_map: dict[str, str | None], displa
     """
     keep = kept_labels(table, column_map, display, required, header_line)
     return {name: table.columns.index(raw) for raw, name in keep.items()}
-
-
-def _cedar_codes(crosswalk: Crosswalk):
-    """:meth:`Crosswalk.code_for_cedar_id` with the codes grouped by their first three digits once."""
-    by_prefix: dict[str, list[str]] = {}
-    for code in crosswalk.districts["district_code"].tolist():
-        if isinstance(code, str):
-            by_prefix.setdefault(code[:3], []).append(code)
-
-    def code_for_cedar_id(district_id: int) -> str | None:
-        hits = by_prefix.get(f"{int(district_id):03d}", [])
-        return hits[0] if len(hits) == 1 else None
-
-    return code_for_cedar_id
 
 
 def aggregate_schools(schools: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

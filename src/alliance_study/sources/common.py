@@ -645,6 +645,21 @@ def spring_year(label: str, display: str, line: int | None = None) -> int:
     return start + 1
 
 
+def year_span(years: Iterable[int]) -> str:
+    """Compact text for a set of years: ``2006-2011, 2015-2019``."""
+    ys = sorted({int(y) for y in years})
+    if not ys:
+        return ""
+    spans, start, prev = [], ys[0], ys[0]
+    for y in ys[1:]:
+        if y != prev + 1:
+            spans.append(f"{start}-{prev}" if start != prev else str(start))
+            start = y
+        prev = y
+    spans.append(f"{start}-{prev}" if start != prev else str(start))
+    return ", ".join(spans)
+
+
 def year_from_path(path: str) -> int:
     """Spring year from a registry path such as ``...__2012-13_all-students.csv`` -> 2013."""
     return spring_year(Path(path).name, path)

@@ -164,11 +164,20 @@ class Crosswalk:
             self.code_for_name(str(names.iloc[i]), display, int(lines.iloc[i]), column)
         return codes.astype(str)
 
+    @cached_property
+    def _codes_by_prefix(self) -> dict[str, list[str]]:
+        by_prefix: dict[str, list[str]] = {}
+        for code in self.districts["district_code"].tolist():
+            by_prefix.setdefault(code[:3], []).append(code)
+        return by_prefix
+
     def code_for_cedar_id(self, district_id: int) -> str | None:
-        """Map a CEDaR district number (the first three digits of the code) to a district code."""
-        prefix = f"{int(district_id):03d}"
-        hits = self.districts.loc[self.districts["district_code"].str[:3] == prefix, "district_code"]
-        return hits.iloc[0] if len(hits) == 1 else None
+        """Map a CEDaR district number (the first three digits of the code) to a district code.
+
+        Returns None when no district, or more than one, has that prefix.
+        """
+        hits = self._codes_by_prefix.get(f"{int(district_id):03d}", [])
+        return hits[0] if len(hits) == 1 else None
 
 
 def read_directory(path, display: str, report: SourceReport) -> pd.DataFrame:

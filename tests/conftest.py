@@ -25,6 +25,17 @@ def crosswalk(registry):
     return cw
 
 
+@pytest.fixture(scope="session")
+def real_build(registry, tmp_path_factory):
+    """The panel built from the real raw files, written to a temporary directory."""
+    from alliance_study.panel import build_panel, write_outputs
+
+    build = build_panel(registry)
+    out = tmp_path_factory.mktemp("processed")
+    write_outputs(build, out)
+    return build, out
+
+
 @pytest.fixture
 def write_raw(tmp_path):
     """Write a small raw file (text, UTF-8 by default) under tmp_path and return its path."""

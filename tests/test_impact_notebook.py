@@ -9,25 +9,17 @@ inference methods have their own tests in test_impact.py), and glued numbers are
 
 from __future__ import annotations
 
-import ast
-
 import nbformat
 import pytest
 from _notebooks import NOTEBOOK_DIR, Job, error_outputs, execute, glued_values, referenced_glue, stray_outputs
 
 from alliance_study import impact
-from alliance_study.panel import build_panel, write_outputs
+from alliance_study.pipeline import declared_parameters
 
 SOURCE = NOTEBOOK_DIR / "08_estimate_impact.ipynb"
 FAST = {"n_perm": 300, "n_boot": 299}
 
 pytestmark = pytest.mark.realdata
-
-
-def _parameters() -> dict:
-    nb = nbformat.read(SOURCE, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
-    return {s.targets[0].id: ast.literal_eval(s.value) for s in ast.parse(cell.source).body}
 
 
 def test_source_skeleton():
@@ -39,7 +31,7 @@ def test_source_skeleton():
     for cell in code:
         if "glue_figure" in cell.source or "plt.subplots" in cell.source:
             assert "hide-input" in cell.metadata.get("tags", [])
-    params = _parameters()
+    params = declared_parameters(SOURCE)
     assert params["data_dir"] is None
     # start_year/end_year are the whole data window and match params/main.yml's defaults (2006, 2025); the
     # main (pre-pandemic) window has its own parameter, so the defaults cannot silently extend it.
@@ -48,10 +40,8 @@ def test_source_skeleton():
 
 
 @pytest.fixture(scope="module")
-def executed(registry, tmp_path_factory):
-    build = build_panel(registry)
-    data_dir = tmp_path_factory.mktemp("processed")
-    write_outputs(build, data_dir)
+def executed(real_build, tmp_path_factory):
+    data_dir = real_build[1]
     out = tmp_path_factory.mktemp("executed") / "impact.ipynb"
     execute([Job(SOURCE, out, {"data_dir": str(data_dir), **FAST})])
     return out, data_dir
@@ -70,7 +60,7 @@ def test_chapter_numbers_match_the_library(executed):
 
     path, data_dir = executed
     values = glued_values(path)
-    params = _parameters()
+    params = declared_parameters(SOURCE)
     panel = impact.add_analysis_columns(report.load_panel(data_dir))
     designs = impact.standard_designs(params["near_miss_n"], params["covariates"], params["ri_lowest_k"],
                                       params["baseline_measure"], tuple(params["baseline_years"]))

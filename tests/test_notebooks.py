@@ -25,8 +25,6 @@ from _notebooks import (
     stray_outputs,
 )
 
-from alliance_study.panel import build_panel, write_outputs
-
 CHAPTERS = {
     "program": "01_introduce_program.ipynb",
     "data": "02_describe_data.ipynb",
@@ -93,15 +91,6 @@ def test_source_notebook_skeleton(path):
 
 
 # --- executing them on the real build ---------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def real_build(registry, tmp_path_factory):
-    """The panel built from the real raw files, written to a temporary directory."""
-    build = build_panel(registry)
-    out = tmp_path_factory.mktemp("processed")
-    write_outputs(build, out)
-    return build, out
-
 
 @pytest.fixture(scope="session")
 def executed(real_build, tmp_path_factory):

@@ -20,7 +20,6 @@ from _notebooks import (
 )
 
 from alliance_study import describe, focus
-from alliance_study.panel import build_panel, write_outputs
 
 pytestmark = pytest.mark.realdata
 
@@ -32,17 +31,15 @@ CHAPTERS = {
 
 
 @pytest.fixture(scope="module")
-def executed(registry, tmp_path_factory):
-    build = build_panel(registry)
-    data_dir = tmp_path_factory.mktemp("processed")
-    write_outputs(build, data_dir)
+def executed(real_build, tmp_path_factory):
+    data_dir = real_build[1]
     out = tmp_path_factory.mktemp("executed")
     jobs = {
         name: Job(NOTEBOOK_DIR / source, out / f"{name}.ipynb", {"data_dir": str(data_dir)})
         for name, source in CHAPTERS.items()
     }
     execute(jobs.values())
-    return {name: job.output for name, job in jobs.items()}, build
+    return {name: job.output for name, job in jobs.items()}, real_build[0]
 
 
 @pytest.mark.parametrize("name", list(CHAPTERS))

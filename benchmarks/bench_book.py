@@ -57,7 +57,7 @@ def environment(root: Path) -> dict[str, str]:
         # The copy's package first (the editable install's finder comes after PYTHONPATH entries), and the
         # checkout's mirror, since the copy has no ../shared/data beside it.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")]))
-        from alliance_study import paths
+        from alliance_study.data import paths
 
         env.setdefault(paths.MIRROR_ENV, str(paths.mirror_dir()))
     return env

@@ -33,8 +33,8 @@ def time_cli(repeat: int) -> list[float]:
 
 
 def time_families() -> dict[str, float]:
-    from alliance_study.panel import build_panel
-    from alliance_study.registry import Registry
+    from alliance_study.data.panel import build_panel
+    from alliance_study.data.registry import Registry
 
     registry = Registry.load()
     stamps: dict[str, float] = {}

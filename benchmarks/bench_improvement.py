@@ -2,7 +2,8 @@
 
 Target (issue 4): 2,000 bootstrap draws (districts, years and measurement error, four indicators, composite
 and top-eight ranks) in <= 5 s. Prints, for each peer group, the median, min and max wall time over
-``--repeat`` runs of :func:`alliance_study.improvement.bootstrap_improvement` (point estimates computed once
+``--repeat`` runs of :func:`alliance_study.analysis.improvement.bootstrap_improvement` (point estimates
+computed once
 outside the timing, as the notebook does), the time of the point estimates, and peak memory.
 
 Uses the built panel (``data/processed``); with ``--simulated``, or when no panel has been built, a simulated
@@ -23,13 +24,15 @@ TARGET_S = 5.0
 
 
 def load(simulated: bool):
-    from alliance_study import improvement, paths, report, simulate
+    from alliance_study import simulate
+    from alliance_study.analysis import improvement
+    from alliance_study.data import load, paths
 
     if simulated or not (paths.PROCESSED_DIR / "district_year.parquet").exists():
         panel, _ = simulate.improvement_panel(improvement=0.25, seed=0)
         source = "simulated panel (160 districts)"
     else:
-        panel = report.load_panel()
+        panel = load.load_panel()
         source = "data/processed/district_year.parquet"
     return improvement.prepare_panel(panel), source
 
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulated", action="store_true")
     args = parser.parse_args(argv)
 
-    from alliance_study import improvement
+    from alliance_study.analysis import improvement
 
     panel, source = load(args.simulated)
     print(f"input: {source}")

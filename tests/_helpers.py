@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.data.sources.common import SourceOutput, year_from_path
 from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.sources.common import SourceOutput, year_from_path
 
 
 def assert_raw_error(call: Callable[[], object], file: str, row: int | None, column: str | None,

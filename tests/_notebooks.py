@@ -15,7 +15,7 @@ from typing import Any
 import nbformat
 import yaml
 
-from alliance_study import paths
+from alliance_study.data import paths
 
 NOTEBOOK_DIR = paths.PROJECT_ROOT / "notebooks"
 

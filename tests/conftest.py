@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alliance_study import paths
-from alliance_study.registry import Registry, fetch
+from alliance_study.data import paths
+from alliance_study.data.registry import Registry, fetch
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ def registry() -> Registry:
 @pytest.fixture(scope="session")
 def crosswalk(registry):
     """District crosswalk built from the real Education Directory."""
-    from alliance_study.sources import directory
+    from alliance_study.data.sources import directory
 
     cw, _ = directory.load(registry)
     return cw
@@ -28,7 +28,7 @@ def crosswalk(registry):
 @pytest.fixture(scope="session")
 def real_build(registry, tmp_path_factory):
     """The panel built from the real raw files, written to a temporary directory."""
-    from alliance_study.panel import build_panel, write_outputs
+    from alliance_study.data.panel import build_panel, write_outputs
 
     build = build_panel(registry)
     out = tmp_path_factory.mktemp("processed")

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alliance_study.cli import app
-from alliance_study.registry import Registry, sha256_file, write_registry
+from alliance_study.data.registry import Registry, sha256_file, write_registry
 
 TARGET = ("CT-Data-Collaborative/smarter-balanced-by-all-students/raw/"
           "smarter-balanced__2015-16_ela-and-math_all-students_all-grades-combined.csv")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alliance_study import checkbook as cb
+from alliance_study.book import browser_check as cb
 from alliance_study.cli import app
 
 PIL = pytest.importorskip("PIL", reason="Pillow comes with matplotlib (the book extra)")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance_study import describe
-from alliance_study.registry import RegistryEntry
+from alliance_study.analysis import describe, groups
+from alliance_study.data.registry import RegistryEntry
 
 NAN = np.nan
 
@@ -59,24 +59,24 @@ def value(trends: pd.DataFrame, group: str, measure: str, year: int) -> float:
 
 def test_alliance_mask_all_and_by_cohort():
     panel = make_panel()
-    assert codes(panel, describe.alliance_mask(panel)) == {"0010011", "0020011"}
-    assert codes(panel, describe.alliance_mask(panel, [2013])) == {"0010011"}
-    assert codes(panel, describe.alliance_mask(panel, [2023])) == set()
+    assert codes(panel, groups.alliance_mask(panel)) == {"0010011", "0020011"}
+    assert codes(panel, groups.alliance_mask(panel, [2013])) == {"0010011"}
+    assert codes(panel, groups.alliance_mask(panel, [2023])) == set()
     # The group is fixed over time: both years of a designated district, before and after designation.
-    assert describe.alliance_mask(panel).sum() == 4
+    assert groups.alliance_mask(panel).sum() == 4
 
 
 def test_comparison_masks_exclude_every_designated_district():
     panel = make_panel()
-    assert codes(panel, describe.comparison_mask(panel, "other_town_districts")) == {"0030011", "0040011"}
-    assert codes(panel, describe.comparison_mask(panel, "non_alliance_town_and_regional")) == {
+    assert codes(panel, groups.comparison_mask(panel, "other_town_districts")) == {"0030011", "0040011"}
+    assert codes(panel, groups.comparison_mask(panel, "non_alliance_town_and_regional")) == {
         "0030011", "0040011", "0050012"}
-    assert codes(panel, describe.comparison_mask(panel, "all_other_districts")) == {
+    assert codes(panel, groups.comparison_mask(panel, "all_other_districts")) == {
         "0030011", "0040011", "0050012", "0060013"}
-    for name in describe.COMPARISONS:
-        assert not (describe.comparison_mask(panel, name) & describe.alliance_mask(panel)).any()
+    for name in groups.COMPARISONS:
+        assert not (groups.comparison_mask(panel, name) & groups.alliance_mask(panel)).any()
     with pytest.raises(ValueError, match="unknown comparison"):
-        describe.comparison_mask(panel, "neighbours")
+        groups.comparison_mask(panel, "neighbours")
 
 
 def test_group_trends_unweighted_means_and_counts():
@@ -154,7 +154,7 @@ def test_gap_summary_first_and_last_common_year():
     assert g["start_gap"] == pytest.approx(20.0 - 60.0)
     assert g["end_gap"] == pytest.approx(20.0 - 70.0)
     # A measure the groups never share is left out rather than reported as a gap of NaN.
-    panel["only_alliance"] = np.where(describe.alliance_mask(panel), 1.0, np.nan)
+    panel["only_alliance"] = np.where(groups.alliance_mask(panel), 1.0, np.nan)
     t = describe.group_trends(panel, ["m", "only_alliance"])
     assert list(describe.gap_summary(t)["measure"]) == ["m"]
 
@@ -201,14 +201,14 @@ def test_coverage_by_source_any_measure_of_the_family():
 
 def test_standardize_within_year_hand_computed():
     panel = make_panel()
-    z = describe.standardize_within_year(panel, "m")
+    z = groups.standardize_within_year(panel, "m")
     sd_2012 = math.sqrt((40**2 + 20**2 + 0 + 20**2 + 40**2) / 4)  # reference values 10, 30, 50, 70, 90
     a_2012 = z[(panel["district_code"] == "0010011") & (panel["year"] == 2012)].iloc[0]
     assert a_2012 == pytest.approx((10 - 50) / sd_2012)
     # The charter is scored against the reference but is not part of it.
     x_2012 = z[(panel["district_code"] == "0060013") & (panel["year"] == 2012)].iloc[0]
     assert x_2012 == pytest.approx((1000 - 50) / sd_2012)
-    ref = describe.district_mask(panel)
+    ref = groups.district_mask(panel)
     for _, block in z[ref].groupby(panel.loc[ref, "year"]):
         block = block.dropna()
         assert block.mean() == pytest.approx(0.0, abs=1e-12)
@@ -219,19 +219,19 @@ def test_standardize_within_year_hand_computed():
 def test_standardize_within_year_custom_reference_and_degenerate_years():
     panel = make_panel()
     towns = panel["entity_type"].eq("town_district")
-    z = describe.standardize_within_year(panel, "m", reference_mask=towns)
+    z = groups.standardize_within_year(panel, "m", reference_mask=towns)
     for _, block in z[towns].groupby(panel.loc[towns, "year"]):
         assert block.dropna().mean() == pytest.approx(0.0, abs=1e-12)
         assert block.dropna().std() == pytest.approx(1.0)
     # A year with a single reference value (or none) has no SD: every score is missing, not infinite.
     panel["single"] = np.where((panel["district_code"] == "0010011") & (panel["year"] == 2013), 3.0, np.nan)
-    assert describe.standardize_within_year(panel, "single").isna().all()
+    assert groups.standardize_within_year(panel, "single").isna().all()
 
 
 def test_standardize_within_year_by_extra_groups():
     long = pd.DataFrame({"year": [2015] * 4, "grade": [3, 3, 4, 4], "entity_type": "town_district",
                          "score": [1.0, 3.0, 100.0, 300.0]})
-    z = describe.standardize_within_year(long, "score", by=["grade"])
+    z = groups.standardize_within_year(long, "score", by=["grade"])
     expected = [-1 / math.sqrt(2), 1 / math.sqrt(2)] * 2
     assert z.tolist() == pytest.approx(expected)
 
@@ -251,7 +251,7 @@ def achievement_panel() -> pd.DataFrame:
 
 def test_achievement_index_is_a_z_score_each_test_year():
     panel = achievement_panel()
-    index = describe.achievement_index(panel)
+    index = groups.achievement_index(panel)
     for year in (2011, 2015):
         block = index[panel["year"] == year]
         assert block.notna().all()  # the district with one component still gets a score
@@ -261,7 +261,7 @@ def test_achievement_index_is_a_z_score_each_test_year():
     # Higher scores on both components rank higher.
     cmt = index[panel["year"] == 2011].to_numpy()
     assert list(np.argsort(cmt)) == [0, 1, 2, 3]
-    regime = describe.achievement_regime(panel)
+    regime = groups.achievement_regime(panel)
     assert regime[panel["year"] == 2011].eq("CMT").all()
     assert regime[panel["year"] == 2015].eq("SBAC").all()
     assert regime[panel["year"] == 2014].isna().all()
@@ -269,17 +269,17 @@ def test_achievement_index_is_a_z_score_each_test_year():
 
 def test_achievement_index_averages_components_before_restandardizing():
     panel = achievement_panel()
-    z_math = describe.standardize_within_year(panel, "cmt_math_scale")
-    z_read = describe.standardize_within_year(panel, "cmt_reading_scale")
+    z_math = groups.standardize_within_year(panel, "cmt_math_scale")
+    z_read = groups.standardize_within_year(panel, "cmt_reading_scale")
     mean = ((z_math + z_read) / 2)[panel["year"] == 2011]
     expected = (mean - mean.mean()) / mean.std()
-    index = describe.achievement_index(panel)[panel["year"] == 2011]
+    index = groups.achievement_index(panel)[panel["year"] == 2011]
     assert index.tolist() == pytest.approx(expected.tolist())
 
 
 def test_achievement_index_without_components_is_missing():
     panel = pd.DataFrame({"district_code": ["0010011"], "entity_type": ["town_district"], "year": [2011]})
-    assert describe.achievement_index(panel).isna().all()
+    assert groups.achievement_index(panel).isna().all()
 
 
 # --- one district -----------------------------------------------------------------------------------------
@@ -328,12 +328,12 @@ def test_district_facts():
 
 
 def test_normalize_district_code():
-    assert describe.normalize_district_code(640011) == "0640011"
-    assert describe.normalize_district_code("0640011") == "0640011"
+    assert groups.normalize_district_code(640011) == "0640011"
+    assert groups.normalize_district_code("0640011") == "0640011"
     with pytest.raises(ValueError):
-        describe.normalize_district_code("Hartford")
+        groups.normalize_district_code("Hartford")
     with pytest.raises(ValueError):
-        describe.normalize_district_code("12345678")
+        groups.normalize_district_code("12345678")
 
 
 def test_per_100_students():

@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from alliance_study import paths
+from alliance_study.data import paths
 
 #: Entries of environment.yml that are tooling, not package dependencies.
 CONDA_ONLY = {"python", "pip"}

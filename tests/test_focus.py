@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance_study import focus
+from alliance_study.analysis import focus
 
 
 def _mix_panel() -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Tests of the impact evaluation (alliance_study.impact) against simulated truth and hand-computed cases.
+"""Tests of the impact evaluation (alliance_study.analysis.impact) against simulated truth and
+hand-computed cases.
 
 Tolerances are stated in each test. Simulated panels come from ``simulate.staggered_panel`` with fixed
 seeds, so every test is deterministic.
@@ -14,7 +15,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from alliance_study import impact, paths, simulate
+from alliance_study import simulate
+from alliance_study.analysis import impact
+from alliance_study.data import paths
 
 
 def _sample(**kwargs) -> pd.DataFrame:

@@ -4,7 +4,7 @@ computes.
 The panel is built from the real raw files into a temporary directory (as in test_notebooks.py), the
 notebook is executed with papermill against it with few permutations and bootstrap draws (speed; the
 inference methods have their own tests in test_impact.py), and glued numbers are compared with
-:mod:`alliance_study.impact` run on the same panel.
+:mod:`alliance_study.analysis.impact` run on the same panel.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import nbformat
 import pytest
 from _notebooks import NOTEBOOK_DIR, Job, error_outputs, execute, glued_values, referenced_glue, stray_outputs
 
-from alliance_study import impact
-from alliance_study.pipeline import declared_parameters
+from alliance_study.analysis import impact
+from alliance_study.book.runner import declared_parameters
 
 SOURCE = NOTEBOOK_DIR / "08_estimate_impact.ipynb"
 FAST = {"n_perm": 300, "n_boot": 299}
@@ -27,7 +27,7 @@ def test_source_skeleton():
     assert nb.cells[0].source.startswith("# ") and "What this chapter answers" in nb.cells[0].source
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
-    assert "report.run_record(" in code[-1].source
+    assert "record.run_record(" in code[-1].source
     for cell in code:
         if "glue_figure" in cell.source or "plt.subplots" in cell.source:
             assert "hide-input" in cell.metadata.get("tags", [])
@@ -56,12 +56,12 @@ def test_chapter_runs_and_every_glue_resolves(executed):
 
 
 def test_chapter_numbers_match_the_library(executed):
-    from alliance_study import report
+    from alliance_study.data import load
 
     path, data_dir = executed
     values = glued_values(path)
     params = declared_parameters(SOURCE)
-    panel = impact.add_analysis_columns(report.load_panel(data_dir))
+    panel = impact.add_analysis_columns(load.load_panel(data_dir))
     designs = impact.standard_designs(params["near_miss_n"], params["covariates"], params["ri_lowest_k"],
                                       params["baseline_measure"], tuple(params["baseline_years"]))
     for outcome in ("seda_gcs_eb", "grad_rate"):

@@ -1,4 +1,4 @@
-"""Tests of alliance_study.improvement: hand-computed cases, simulated truth, determinism.
+"""Tests of alliance_study.analysis.improvement: hand-computed cases, simulated truth, determinism.
 
 Simulated truth (alliance_study.simulate.improvement_panel):
 
@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance_study import improvement as im
-from alliance_study import paths, simulate
+from alliance_study import simulate
+from alliance_study.analysis import improvement as im
+from alliance_study.data import paths
 
 # --- hand-computed small cases ------------------------------------------------------------------------------
 
@@ -303,9 +304,9 @@ def test_ranking_table_columns():
 def test_real_panel_main_specification_runs_fast():
     import time
 
-    from alliance_study import report
+    from alliance_study.data import load
 
-    panel = im.prepare_panel(report.load_panel())
+    panel = im.prepare_panel(load.load_panel())
     spec = im.ImprovementSpec()
     res = im.estimate_improvement(panel, spec)
     assert len(res.composite) == 30  # the FY2013 cohort

@@ -3,7 +3,8 @@ library computes.
 
 The panel is built from the real raw files into a temporary directory (as in test_notebooks.py), the
 notebook is executed with papermill against it with a small ``n_boot`` (speed; the bootstrap's own tests are
-in test_improvement.py), and the glued numbers are compared with :mod:`alliance_study.improvement` run on the
+in test_improvement.py), and the glued numbers are compared with :mod:`alliance_study.analysis.improvement`
+run on the
 same panel.
 """
 
@@ -13,8 +14,8 @@ import nbformat
 import pytest
 from _notebooks import NOTEBOOK_DIR, Job, error_outputs, execute, glued_values, referenced_glue, stray_outputs
 
-from alliance_study import improvement
-from alliance_study.pipeline import declared_parameters
+from alliance_study.analysis import improvement
+from alliance_study.book.runner import declared_parameters
 
 SOURCE = NOTEBOOK_DIR / "04_rank_improvers.ipynb"
 N_BOOT = 200
@@ -27,7 +28,7 @@ def test_source_skeleton():
     assert nb.cells[0].source.startswith("# ") and "What this chapter answers" in nb.cells[0].source
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
-    assert "report.run_record(" in code[-1].source
+    assert "record.run_record(" in code[-1].source
     for cell in code:
         if "glue_figure" in cell.source or "plt.subplots" in cell.source:
             assert "hide-input" in cell.metadata.get("tags", [])
@@ -56,12 +57,12 @@ def test_chapter_runs_and_every_glue_resolves(executed):
 
 
 def test_chapter_numbers_match_the_library(executed):
-    from alliance_study import report
+    from alliance_study.data import load
 
     path, data_dir = executed
     values = glued_values(path)
     params = declared_parameters(SOURCE)
-    panel = improvement.prepare_panel(report.load_panel(data_dir))
+    panel = improvement.prepare_panel(load.load_panel(data_dir))
     spec = improvement.ImprovementSpec(
         indicators=tuple(params["indicators"]), weights=params["weights"], start_year=params["window_start"],
         end_year=params["window_end"], peer_group=params["peer_group"],

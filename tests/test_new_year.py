@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from _notebooks import NOTEBOOK_DIR, Job, execute, glued, glued_values
 
-from alliance_study.panel import build_panel, write_outputs
-from alliance_study.registry import Registry, write_registry
+from alliance_study.data.panel import build_panel, write_outputs
+from alliance_study.data.registry import Registry, write_registry
 
 #: The last graduation file: the transcription of the 2023-24 EdSight export.
 NEW_FILE = "edbot317-source/public-CT-ed-data/data/graduation_4yr/raw/all_students/grad-2023-24.csv"

@@ -83,7 +83,7 @@ def test_source_notebook_skeleton(path):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     assert "What this" in nb.cells[0].source
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "report.run_record(" in code[-1].source, f"{path.name}: the last code cell is not the run record"
+    assert "record.run_record(" in code[-1].source, f"{path.name}: the last code cell is not the run record"
     for cell in code:
         if "glue_figure" in cell.source or "plt.subplots" in cell.source:
             assert "hide-input" in cell.metadata.get("tags", []), (

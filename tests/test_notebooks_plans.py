@@ -19,7 +19,7 @@ from _notebooks import (
     stray_outputs,
 )
 
-from alliance_study import describe, focus
+from alliance_study.analysis import focus, groups
 
 pytestmark = pytest.mark.realdata
 
@@ -73,11 +73,11 @@ def test_focus_chapter_numbers(executed):
     paths, build = executed
     g = glued_values(paths["focus"])
     panel = build.panel
-    panel = panel.loc[describe.district_mask(panel) & panel["year"].between(2006, 2016)]
+    panel = panel.loc[groups.district_mask(panel) & panel["year"].between(2006, 2016)]
     table = focus.district_focus(panel, pre_years=range(2008, 2013), post_years=range(2013, 2017))
-    groups = focus.compare_groups(table, panel, n_permutations=10).table.set_index("measure")
+    gt = focus.compare_groups(table, panel, n_permutations=10).table.set_index("measure")
     assert (g["n_alliance"], g["last_exp_year"], g["last_fte_year"]) == (30, 2015, 2016)
-    assert g["spending_stability_alliance_pre"] == f"{groups.loc['spending_stability', 'alliance_pre']:.3f}"
-    assert g["support_per_100_comparison_post"] == f"{groups.loc['support_per_100', 'comparison_post']:.2f}"
+    assert g["spending_stability_alliance_pre"] == f"{gt.loc['spending_stability', 'alliance_pre']:.3f}"
+    assert g["support_per_100_comparison_post"] == f"{gt.loc['support_per_100', 'comparison_post']:.2f}"
     for fig in ("fig_focus_trends", "fig_mix_shift", "fig_focus_improvement"):
         assert "image/png" in glued(paths["focus"])[fig]

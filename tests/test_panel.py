@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from alliance_study.panel import build_panel, write_outputs
-from alliance_study.sources.common import STATE_CODE
+from alliance_study.data.panel import build_panel, write_outputs
+from alliance_study.data.sources.common import STATE_CODE
 
 #: Published facts (shared/data/README.md and reference/STUDY_FACTS.md): the announced $39.5M for FY2013,
 #: about $132.9M in FY2015, and Bridgeport's FY2015 Alliance grant.
@@ -98,7 +98,7 @@ def test_outcome_rows_reach_the_panel(build, registry, crosswalk, family):
     That the readers keep exactly the raw rows minus the counted drops is tested per family
     (``check_counts_per_year`` in tests/test_sources_<family>.py); this closes the chain at the panel.
     """
-    from alliance_study.panel import SOURCE_MODULES
+    from alliance_study.data.panel import SOURCE_MODULES
 
     module = next(m for m in SOURCE_MODULES if m.FAMILY == family)
     out = module.load(registry, crosswalk)

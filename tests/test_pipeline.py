@@ -16,9 +16,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from alliance_study import pipeline
+from alliance_study.book import runner
+from alliance_study.book.runner import NotebookRunError, PipelineError
 from alliance_study.cli import app
-from alliance_study.pipeline import NotebookRunError, PipelineError
 
 
 def make_notebook(path: Path, parameters: str, *cells: str) -> Path:
@@ -51,21 +51,21 @@ class Project:
         (self.lib / "module.py").write_text("VALUE = 1\n")
         self.params = root / "params.yml"
 
-    def config(self, body: dict) -> pipeline.RunConfig:
+    def config(self, body: dict) -> runner.RunConfig:
         self.params.write_text(yaml.safe_dump(body, sort_keys=False))
-        return pipeline.load_config(self.params, project_dir=self.root, book_dir=self.book)
+        return runner.load_config(self.params, project_dir=self.root, book_dir=self.book)
 
-    def plan(self, config: pipeline.RunConfig, **kwargs) -> list[pipeline.Run]:
-        return pipeline.plan_runs(config, project_dir=self.root, book_dir=self.book, data_dir=self.data,
+    def plan(self, config: runner.RunConfig, **kwargs) -> list[runner.Run]:
+        return runner.plan_runs(config, project_dir=self.root, book_dir=self.book, data_dir=self.data,
                                   **kwargs)
 
-    def run(self, config: pipeline.RunConfig, **kwargs) -> list[pipeline.RunResult]:
-        return pipeline.run_pipeline(config, project_dir=self.root, book_dir=self.book, data_dir=self.data,
+    def run(self, config: runner.RunConfig, **kwargs) -> list[runner.RunResult]:
+        return runner.run_pipeline(config, project_dir=self.root, book_dir=self.book, data_dir=self.data,
                                      library_dir=self.lib, staging_root=self.staging, jobs=1, **kwargs)
 
-    def stale(self, config: pipeline.RunConfig) -> list[str]:
+    def stale(self, config: runner.RunConfig) -> list[str]:
         runs = self.plan(config)
-        return [r.label for r in pipeline.stale_runs(runs, data_dir=self.data, library_dir=self.lib)]
+        return [r.label for r in runner.stale_runs(runs, data_dir=self.data, library_dir=self.lib)]
 
     def book_files(self) -> list[str]:
         return sorted(p.relative_to(self.book).as_posix() for p in self.book.rglob("*") if p.is_file())
@@ -76,7 +76,7 @@ def project(tmp_path) -> Project:
     return Project(tmp_path)
 
 
-def simple_config(project: Project, x: int = 1) -> pipeline.RunConfig:
+def simple_config(project: Project, x: int = 1) -> runner.RunConfig:
     make_notebook(project.root / "notebooks" / "01_double.ipynb", "x = 1\ndata_dir = None\nunused = 'a'",
                   "print('double', x * 2)", "print('data', data_dir is not None)")
     return project.config({
@@ -104,7 +104,7 @@ def test_run_writes_output_and_cache_then_skips_then_reruns_on_change(project):
     # The data directory differs from the checkout's, so it is passed to the notebook that declares it.
     assert "data True" in stream_text(output)
     meta = nbformat.read(output, as_version=4).metadata
-    cache = json.loads((project.book / pipeline.CACHE_FILE).read_text())
+    cache = json.loads((project.book / runner.CACHE_FILE).read_text())
     assert cache["runs"]["chapters/double.ipynb"]["key"] == meta["alliance_study"]["run_key"]
     assert meta["alliance_study"]["parameters"]["x"] == 3
     assert "not_declared_anywhere" not in meta["alliance_study"]["parameters"]
@@ -125,7 +125,7 @@ def test_run_writes_output_and_cache_then_skips_then_reruns_on_change(project):
     [changed] = project.run(config)
     assert changed.status == "executed"
     assert "double 8" in stream_text(output)
-    assert project.book_files() == [pipeline.CACHE_FILE, "chapters/double.ipynb"]
+    assert project.book_files() == [runner.CACHE_FILE, "chapters/double.ipynb"]
     assert list(project.staging.iterdir()) == []
 
 
@@ -166,8 +166,8 @@ def test_failing_notebook_names_notebook_cell_and_exception_and_leaves_nothing(p
     nb = nbformat.read(old, as_version=4)
     nb.metadata["alliance_study"] = {"run_key": "an-older-key"}
     nbformat.write(nb, old)
-    (project.book / pipeline.CACHE_FILE).write_text(json.dumps(
-        {"format": pipeline.CACHE_FORMAT, "runs": {"chapters/fail.ipynb": {"key": "an-older-key"}}}))
+    (project.book / runner.CACHE_FILE).write_text(json.dumps(
+        {"format": runner.CACHE_FORMAT, "runs": {"chapters/fail.ipynb": {"key": "an-older-key"}}}))
 
     with pytest.raises(NotebookRunError) as info:
         project.run(config)
@@ -179,8 +179,8 @@ def test_failing_notebook_names_notebook_cell_and_exception_and_leaves_nothing(p
     assert "ValueError: boom 2" in message
     assert info.value.ename == "ValueError"
     # Nothing of the run is left in the book: no new output, no stale old one, no cache entry, no temp file.
-    assert project.book_files() == [pipeline.CACHE_FILE]
-    assert json.loads((project.book / pipeline.CACHE_FILE).read_text())["runs"] == {}
+    assert project.book_files() == [runner.CACHE_FILE]
+    assert json.loads((project.book / runner.CACHE_FILE).read_text())["runs"] == {}
     # The executed copy with the traceback is kept outside the book for inspection.
     assert info.value.staged is not None and info.value.staged.exists()
     assert project.book not in info.value.staged.parents
@@ -210,11 +210,11 @@ def test_foreach_runs_once_per_value_and_only_selects_one_entry(project, monkeyp
         project.plan(config, only="nope")
 
     # Execute the profiles only, with one row of the list: one kernel start.
-    monkeypatch.setitem(pipeline.EXPANSIONS, "alliance_districts", lambda data_dir: ["0020011"])
+    monkeypatch.setitem(runner.EXPANSIONS, "alliance_districts", lambda data_dir: ["0020011"])
     results = project.run(config, only="profile")
     assert [r.status for r in results] == ["executed"]
     assert "profile 0020011" in stream_text(project.book / "profiles" / "0020011.ipynb")
-    assert project.book_files() == [pipeline.CACHE_FILE, "profiles/0020011.ipynb"]
+    assert project.book_files() == [runner.CACHE_FILE, "profiles/0020011.ipynb"]
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -284,11 +284,11 @@ def test_config_rejects_unknown_top_level_keys_and_duplicate_names(project):
 
 def test_project_run_configuration_is_valid():
     """params/main.yml loads and every configured parameter is declared by its notebook."""
-    config = pipeline.load_config(pipeline.DEFAULT_PARAMS)
+    config = runner.load_config(runner.DEFAULT_PARAMS)
     assert {"program", "data", "trends", "profile"} <= set(config.names())
-    if not (pipeline.paths.PROCESSED_DIR / "alliance_designations.parquet").exists():
+    if not (runner.paths.PROCESSED_DIR / "alliance_designations.parquet").exists():
         pytest.skip("the profile list needs data/processed (run `alliance-study build-panel`)")
-    runs = pipeline.plan_runs(config)
+    runs = runner.plan_runs(config)
     assert sum(r.name == "profile" for r in runs) == 36
 
 
@@ -306,7 +306,7 @@ def test_empty_expansion_is_an_error(project, monkeypatch):
     config = project.config({"notebooks": [{"name": "p", "source": "notebooks/10_p.ipynb",
                                             "output": "profiles/{district_code}.ipynb",
                                             "foreach": {"district_code": "alliance_districts"}}]})
-    monkeypatch.setitem(pipeline.EXPANSIONS, "alliance_districts", lambda data_dir: [])
+    monkeypatch.setitem(runner.EXPANSIONS, "alliance_districts", lambda data_dir: [])
     with pytest.raises(PipelineError, match="gave no values"):
         project.plan(config)
 
@@ -319,8 +319,8 @@ def test_clean_book_removes_only_what_the_pipeline_wrote(project):
     hand_written = make_notebook(project.book / "appendix" / "b.ipynb", "x = 1")
     prose = project.book / "intro.md"
     prose.write_text("# Intro\n")
-    (project.book / pipeline.CACHE_FILE).write_text("{}")
+    (project.book / runner.CACHE_FILE).write_text("{}")
     (project.book / "_build" / "html").mkdir(parents=True)
-    pipeline.clean_book(project.book)
+    runner.clean_book(project.book)
     assert project.book_files() == ["appendix/b.ipynb", "intro.md"]
     assert hand_written.exists() and not (project.book / "_build").exists()

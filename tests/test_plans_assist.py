@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alliance_study.plans import assist, codebook, io
-from alliance_study.plans.assist import EXAMPLE_HAND_CODES as HAND_CODES
-from alliance_study.plans.assist import EXAMPLE_PLAN
+from alliance_study.analysis.plans import assist, codebook, io
+from alliance_study.analysis.plans.assist import EXAMPLE_HAND_CODES as HAND_CODES
+from alliance_study.analysis.plans.assist import EXAMPLE_PLAN
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from alliance_study import simulate
-from alliance_study.plans import link, metrics
+from alliance_study.analysis.plans import link, metrics
 
 
 def test_rankdata_and_spearman_match_hand_values():

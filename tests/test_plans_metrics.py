@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from alliance_study import simulate
-from alliance_study.plans import codebook, metrics, records
+from alliance_study.analysis.plans import codebook, metrics, records
 
 
 @pytest.fixture(scope="module")

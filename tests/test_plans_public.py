@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from alliance_study.analysis.plans import codebook, link, metrics, public
+from alliance_study.data.sources import plans as plan_source
+from alliance_study.data.sources.common import SourceReport
 from alliance_study.errors import RawDataError
-from alliance_study.plans import codebook, link, metrics, public
-from alliance_study.sources import plans as plan_source
-from alliance_study.sources.common import SourceReport
 
 HEADER = (
     "district,plan_year,domain,intervention,capacity_building_coupled,monitoring_implementation,"

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from alliance_study.plans import codebook, io, records
-from alliance_study.plans.codebook import CodebookError
-from alliance_study.plans.records import CodingRecordError
+from alliance_study.analysis.plans import codebook, io, records
+from alliance_study.analysis.plans.codebook import CodebookError
+from alliance_study.analysis.plans.records import CodingRecordError
 
 STATUTE = [
     "tiered_interventions",

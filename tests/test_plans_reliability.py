@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from alliance_study import simulate
-from alliance_study.plans import codebook, records, reliability
-from alliance_study.plans.reliability import cohen_kappa, krippendorff_alpha, percent_agreement
+from alliance_study.analysis.plans import codebook, records, reliability
+from alliance_study.analysis.plans.reliability import cohen_kappa, krippendorff_alpha, percent_agreement
 
 N = None
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alliance_study import paths
+from alliance_study.data import paths
+from alliance_study.data.registry import Registry, RegistryEntry, fetch, write_registry
 from alliance_study.errors import FetchError
-from alliance_study.registry import Registry, RegistryEntry, fetch, write_registry
 
 
 def _entry(path: str, content: bytes, url: str = "https://example.invalid/x.csv") -> RegistryEntry:

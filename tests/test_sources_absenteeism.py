@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from _helpers import assert_raw_error, check_counts_per_year, check_row_accounting
 
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.sources import absenteeism
-from alliance_study.sources.common import SourceReport
+from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.data.sources import absenteeism
+from alliance_study.data.sources.common import SourceReport
 
 OLD_FILE = "chronic-absenteeism__2013-14_all-students.csv"
 NEW_FILE = "chronic-absenteeism__2018-19_all-students.csv"

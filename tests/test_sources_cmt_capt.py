@@ -9,10 +9,10 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.data.sources import cmt_capt
+from alliance_study.data.sources.common import SourceReport
 from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.sources import cmt_capt
-from alliance_study.sources.common import SourceReport
 
 CMT_HEADER = (
     "Test,Grade,District ID,District Name,School ID,School Name,School Year,Number of Students Tested,"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from _helpers import assert_raw_error
 
-from alliance_study.sources import designations
-from alliance_study.sources.common import SourceReport, town_district_code
+from alliance_study.data.sources import designations
+from alliance_study.data.sources.common import SourceReport, town_district_code
 
 FILE = "alliance_designations.csv"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.data.sources import ecs
+from alliance_study.data.sources.common import SourceReport
 from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.sources import ecs
-from alliance_study.sources.common import SourceReport
 
 HEADER = (
     "town_code,district_code,town,fiscal_year,entitlement,alliance_portion,"

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from _helpers import assert_raw_error, fixture_registry
 
+from alliance_study.data.registry import Registry
+from alliance_study.data.sources import enrollment
+from alliance_study.data.sources.common import SourceReport, town_district_code, year_from_path
 from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry
-from alliance_study.sources import enrollment
-from alliance_study.sources.common import SourceReport, town_district_code, year_from_path
 
 A_DIR = "CT-Data-Collaborative/edsight-data/data/enrollment-district/"
 B_DIR = "CT-Data-Collaborative/educational-need/raw/"

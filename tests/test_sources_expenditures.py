@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.data.sources import expenditures as ex
+from alliance_study.data.sources.common import SourceReport
 from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.sources import expenditures as ex
-from alliance_study.sources.common import SourceReport
 
 ANNUAL_LABELS = ["Instructional Staff and Services", "Instructional Supplies and Equipment",
                  "Improvement of Instruction and Educational Media Services", "Student Support Services",

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from _helpers import assert_raw_error, check_counts_per_year, check_row_accounting
 
+from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.data.sources import graduation
+from alliance_study.data.sources.common import SourceReport
 from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.sources import graduation
-from alliance_study.sources.common import SourceReport
 
 NAMES_FILE = "four-year-graduation-rates__2012-13_all-students_grad.csv"
 CODED_FILE = "four-year-graduation-rates__2016-17_all-students_grad.csv"

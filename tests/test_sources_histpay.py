@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.data.sources import ecs, histpay
+from alliance_study.data.sources.common import SourceReport
 from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.sources import ecs, histpay
-from alliance_study.sources.common import SourceReport
 
 YEARS = list(range(1990, 2015))
 HEADER = " town,name,drg,grant_name,grant_type," + ",".join(f"pay{y}" for y in YEARS) + ",\n"

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
+from alliance_study.data.sources import sbac
+from alliance_study.data.sources.common import SourceReport, town_district_code
 from alliance_study.errors import RawDataError
-from alliance_study.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.sources import sbac
-from alliance_study.sources.common import SourceReport, town_district_code
 
 # ---------------------------------------------------------------------------------------------------
 # Fixture builders: the exact layout of the CTData raw exports (title lines, blank line, group row,

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from alliance_study.data.sources import seda
+from alliance_study.data.sources.common import SourceReport
 from alliance_study.errors import RawDataError
-from alliance_study.sources import seda
-from alliance_study.sources.common import SourceReport
 
 HEADER = (
     "sedaadmin,district,fiscal_year,subcat,subgroup,gradecenter,tot_asmts,gcs_mn_avg_eb,gcs_mn_avg_eb_se,"

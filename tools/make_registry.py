@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from alliance_study import paths
-from alliance_study.registry import RegistryEntry, sha256_file, write_registry
+from alliance_study.data import paths
+from alliance_study.data.registry import RegistryEntry, sha256_file, write_registry
 
 CTDATA = "CT-Data-Collaborative"
 EDSIGHT = f"{CTDATA}/edsight-data/data"

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import paths
-from .errors import AllianceStudyError
+from alliance_study.data import paths
+from alliance_study.errors import AllianceStudyError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build the Alliance District study: fetch raw data, build the panel, "
@@ -44,8 +44,8 @@ def fetch(
     registry_path: Annotated[Path, typer.Option("--registry", help="Registry CSV.")] = paths.REGISTRY_PATH,
 ) -> None:
     """Copy (or download) every registered raw file into data/raw and verify its sha256."""
-    from .registry import Registry
-    from .registry import fetch as do_fetch
+    from alliance_study.data.registry import Registry
+    from alliance_study.data.registry import fetch as do_fetch
 
     try:
         registry = Registry.load(registry_path)
@@ -71,8 +71,8 @@ def build_panel_cmd(
                                                       "(default: beside the registry).")] = None,
 ) -> None:
     """Build data/processed/district_year.parquet (+ CSV, data dictionary, build report)."""
-    from .panel import SOURCE_MODULES, build_panel, write_outputs
-    from .registry import Registry
+    from alliance_study.data.panel import SOURCE_MODULES, build_panel, write_outputs
+    from alliance_study.data.registry import Registry
 
     start = time.perf_counter()
     try:
@@ -91,7 +91,8 @@ def build_panel_cmd(
     )
 
 
-#: Defaults of check-book (the same as alliance_study.checkbook's, kept here so --help imports nothing).
+#: Defaults of check-book (the same as alliance_study.book.browser_check's, kept here so --help imports
+#: nothing).
 _BOOK_HTML = paths.PROJECT_ROOT / "book" / "_build" / "html"
 _CHROMIUM = Path("/usr/bin/chromium")
 
@@ -112,7 +113,7 @@ def check_book_cmd(
     """Open every page of the built book in headless Chromium: pages load, figures show, links resolve."""
     import tempfile
 
-    from .checkbook import check_book, find_pages
+    from alliance_study.book.browser_check import check_book, find_pages
 
     try:
         with tempfile.TemporaryDirectory(prefix="check-book-shots-") as tmp:
@@ -146,17 +147,17 @@ def run_cmd(
                                                   "(default: one per core, at most 4).")] = None,
 ) -> None:
     """Execute the book's notebooks with papermill into book/, skipping those whose inputs are unchanged."""
-    from . import pipeline
+    from alliance_study.book import runner
 
     start = time.perf_counter()
     try:
-        config = pipeline.load_config(params)
-        runs = pipeline.plan_runs(config, only=only)
+        config = runner.load_config(params)
+        runs = runner.plan_runs(config, only=only)
         with _progress() as progress:
             task = progress.add_task("run", total=len(runs), item="")
             running: list[str] = []
 
-            def report(run: pipeline.Run, status: str) -> None:
+            def report(run: runner.Run, status: str) -> None:
                 # Called from worker threads; rich's Progress is thread-safe.
                 if status == "start":
                     running.append(run.label)
@@ -167,13 +168,13 @@ def run_cmd(
                 more = f" (+{len(running) - 1} running)" if len(running) > 1 else ""
                 progress.update(task, item=running[-1] + more if running else "")
 
-            results = pipeline.run_pipeline(config, only=only, force=force, jobs=jobs, progress=report,
+            results = runner.run_pipeline(config, only=only, force=force, jobs=jobs, progress=report,
                                             plan=runs)
     except AllianceStudyError as exc:
         _fail(exc)
     executed = [r for r in results if r.status == "executed"]
     console.print(f"notebooks: {len(executed)} executed, {len(results) - len(executed)} up to date "
-                  f"({time.perf_counter() - start:.1f} s); outputs in {pipeline.BOOK_DIR}")
+                  f"({time.perf_counter() - start:.1f} s); outputs in {runner.BOOK_DIR}")
 
 
 @app.command()
@@ -191,35 +192,35 @@ def book(
     """Build the HTML book (book/_build/html) with jupyter-book from the executed notebooks."""
     import subprocess
 
-    from . import pipeline
+    from alliance_study.book import runner
 
     start = time.perf_counter()
     if check:
         try:
-            config = pipeline.load_config(params)
-            stale = pipeline.stale_runs(pipeline.plan_runs(config))
+            config = runner.load_config(params)
+            stale = runner.stale_runs(runner.plan_runs(config))
         except AllianceStudyError as exc:
             _fail(exc)
         if stale:
             listed = ", ".join(f"book/{r.output_rel}" for r in stale[:5]) + (" ..." if len(stale) > 5 else "")
             _fail(AllianceStudyError(f"{len(stale)} executed notebook(s) missing or out of date ({listed}); "
                                      "run `alliance-study run` first"))
-    command = pipeline.book_command(pipeline.BOOK_DIR, strict=strict, all_pages=all_pages, quiet=not verbose)
+    command = runner.book_command(runner.BOOK_DIR, strict=strict, all_pages=all_pages, quiet=not verbose)
     completed = subprocess.run(command, cwd=paths.PROJECT_ROOT, check=False)
     if completed.returncode != 0:
         _fail(AllianceStudyError(f"jupyter-book build failed (exit {completed.returncode}); "
                                  "see the warnings above"))
-    console.print(f"book: {pipeline.BOOK_DIR / '_build' / 'html' / 'index.html'} "
+    console.print(f"book: {runner.BOOK_DIR / '_build' / 'html' / 'index.html'} "
                   f"({time.perf_counter() - start:.1f} s)")
 
 
 @app.command("clean-book")
 def clean_book_cmd() -> None:
     """Remove the executed notebooks, the run cache and book/_build (prose pages stay)."""
-    from . import pipeline
+    from alliance_study.book import runner
 
-    removed = pipeline.clean_book(pipeline.BOOK_DIR)
-    console.print(f"removed {len(removed)} paths from {pipeline.BOOK_DIR}")
+    removed = runner.clean_book(runner.BOOK_DIR)
+    console.print(f"removed {len(removed)} paths from {runner.BOOK_DIR}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -323,7 +323,7 @@ def plan_records(
     Returns
     -------
     records : pandas.DataFrame
-        Coding records (the columns of :data:`alliance_study.plans.records.RECORD_COLUMNS`).
+        Coding records (the columns of :data:`alliance_study.analysis.plans.records.RECORD_COLUMNS`).
     truth : pandas.DataFrame
         Per district: ``district_code``, ``carryover``, ``jaccard``, ``n_distinct``, ``coupling_rate``,
         ``dual_monitoring_rate`` (exact values for the first coder's records).
@@ -333,8 +333,8 @@ def plan_records(
     ValueError
         If a district needs more distinct codes than ``codes`` offers.
     """
-    from .plans.codebook import load_codebook
-    from .plans.records import RECORD_COLUMNS
+    from alliance_study.analysis.plans.codebook import load_codebook
+    from alliance_study.analysis.plans.records import RECORD_COLUMNS
 
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     pool_all = (list(codes) if codes is not None

@@ -1,0 +1,258 @@
+"""What the chapters share: glue, the house plotting style, markdown tables, shared figures.
+
+Notebooks stay thin: a parameters cell, calls into the library, a figure or table, a sentence. Every number
+that appears in prose goes through :func:`glue` so the book never carries a typed number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+#: Test-regime changes to mark on time-series figures (shared/data/README.md, STUDY_FACTS.md):
+#: CMT/CAPT through spring 2013; 2014 a Smarter Balanced field-test year with no results for most
+#: districts; Smarter Balanced from spring 2015; no state tests in spring 2020 (pandemic).
+TEST_REGIME_BREAKS: dict[int, str] = {
+    2014: "SBAC field test (no results)",
+    2015: "Smarter Balanced begins",
+    2020: "no tests (pandemic)",
+}
+
+#: The house palette: Alliance districts in a strong colour, comparisons in greys and a second hue.
+PALETTE = {"alliance": "#b2182b", "comparison": "#2166ac", "state": "#636363", "district": "#e08214",
+           "other": "#bababa"}
+
+
+def glue(name: str, value: Any, fmt: str | None = None) -> Any:
+    """Glue a value for the book's prose (myst-nb), formatted when ``fmt`` is given; return the value.
+
+    Outside a book build (plain Python) this still records nothing and returns the value, so library
+    code and tests can call notebook code paths.
+    """
+    shown = format(value, fmt) if fmt else value
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # pragma: no cover - myst-nb is in the book extra
+        return value
+    _glue(name, shown, display=False)
+    return value
+
+
+def setup_style() -> None:
+    """Apply the house matplotlib style (readable sizes, light grid, no top/right spines)."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update({
+        "figure.figsize": (8, 4.5),
+        "figure.dpi": 110,
+        "savefig.dpi": 110,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.titlesize": 12,
+        "axes.labelsize": 11,
+        "legend.frameon": False,
+        "font.size": 10,
+    })
+
+
+def mark_test_regimes(ax, years: Iterable[int] | None = None, label: bool = True) -> None:
+    """Draw the test-regime breaks (:data:`TEST_REGIME_BREAKS`) as dashed vertical lines on ``ax``."""
+    lo, hi = ax.get_xlim()
+    for year, text in TEST_REGIME_BREAKS.items():
+        if years is not None and year not in set(years):
+            continue
+        if lo <= year <= hi:
+            ax.axvline(year, color="#777777", linestyle="--", linewidth=0.8, zorder=0)
+            if label:
+                ax.annotate(text, (year, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                            va="top", ha="right", fontsize=7, color="#555555")
+
+
+# --- figures shared by the chapters and the district profiles (added with the book chapters) ----------------
+
+#: Colour of each group label used by :mod:`alliance_study.analysis.describe` long tables.
+GROUP_COLORS = {"Alliance": PALETTE["alliance"], "Comparison": PALETTE["comparison"],
+                "State": PALETTE["state"], "District": PALETTE["district"],
+                "Other Alliance districts": PALETTE["alliance"]}
+
+#: Line styles by group: the state is dotted so it reads as a reference, not a third group of districts.
+GROUP_STYLES = {"State": ":", "Other Alliance districts": "--"}
+
+
+def plot_trend(ax, long: pd.DataFrame, measure: str, title: str | None = None,
+               groups: Iterable[str] | None = None, labels: Mapping[str, str] | None = None,
+               regimes: bool = False, years: tuple[int, int] | None = None,
+               required_group: str | None = None) -> bool:
+    """Draw one measure of a long table (``year, group, measure, value``) as one line per group.
+
+    Parameters
+    ----------
+    ax
+        Matplotlib axes.
+    long
+        Output of :func:`alliance_study.analysis.describe.group_trends` or ``district_profile``.
+    measure
+        Measure to draw.
+    title
+        Axes title (the measure name if None).
+    groups
+        Groups to draw, in order (all groups in ``long`` if None).
+    labels
+        Legend label per group (the group name if absent).
+    regimes
+        Mark the test-regime breaks (:func:`mark_test_regimes`).
+    years
+        x-axis range (first, last year); the data's range if None.
+    required_group
+        If this group has no value for the measure, write "no data" on the axes instead of lines (the
+        district profiles use it so a sparse district shows an explicit note, not an empty plot).
+
+    Returns
+    -------
+    bool
+        True if lines were drawn, False if the axes say "no data".
+    """
+    sub = long.loc[long["measure"] == measure]
+    ax.set_title(title or measure, fontsize=10)
+    if years is not None:
+        ax.set_xlim(years[0] - 0.5, years[1] + 0.5)
+    has_required = required_group is None or sub.loc[sub["group"] == required_group, "value"].notna().any()
+    if sub["value"].notna().sum() == 0 or not has_required:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="#777777",
+                fontsize=11)
+        ax.set_yticks([])
+        ax.set_xticks([])
+        return False
+    order = list(groups) if groups is not None else list(dict.fromkeys(sub["group"]))
+    for group in order:
+        line = sub.loc[sub["group"] == group].sort_values("year")
+        if line["value"].notna().any():
+            ax.plot(line["year"], line["value"], color=GROUP_COLORS.get(group, PALETTE["other"]),
+                    linestyle=GROUP_STYLES.get(group, "-"), marker="o", markersize=3, linewidth=1.6,
+                    label=(labels or {}).get(group, group))
+    if years is None:
+        ax.set_xlim(sub["year"].min() - 0.5, sub["year"].max() + 0.5)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if regimes:
+        mark_test_regimes(ax, label=False)
+    return True
+
+
+def trend_grid(long: pd.DataFrame, measures: Iterable[str], titles: Mapping[str, str] | None = None,
+               ncols: int = 2, regime_measures: Iterable[str] = (), years: tuple[int, int] | None = None,
+               groups: Iterable[str] | None = None, labels: Mapping[str, str] | None = None,
+               required_group: str | None = None, panel_height: float = 2.6):
+    """Small multiples: one :func:`plot_trend` panel per measure, one shared legend below.
+
+    Returns the figure (not shown; glue it with :func:`glue_figure`).
+    """
+    import matplotlib.pyplot as plt
+
+    measures = list(measures)
+    nrows = max(1, -(-len(measures) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, panel_height * nrows + 0.6), squeeze=False)
+    regime_measures = set(regime_measures)
+    for ax, measure in zip(axes.flat, measures, strict=False):
+        plot_trend(ax, long, measure, title=(titles or {}).get(measure, measure), groups=groups,
+                   labels=labels, regimes=measure in regime_measures, years=years,
+                   required_group=required_group)
+    for ax in list(axes.flat)[len(measures):]:
+        ax.set_visible(False)
+    handles: dict[str, Any] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(4, len(handles)),
+                   bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.06 if handles else 0, 1, 1))
+    return fig
+
+
+def glue_figure(name: str, fig) -> None:
+    """Glue a matplotlib figure for a ``{glue:figure}`` directive and close it (so it is shown once)."""
+    import matplotlib.pyplot as plt
+
+    glue(name, fig)
+    plt.close(fig)
+
+
+#: Characters escaped in table cells: MyST would read them as markup (``$`` starts inline math, ``|`` ends
+#: a cell, ``*``/``_`` emphasis, braces and backticks roles).
+_MARKDOWN_SPECIAL = set("\\`*_{}[]<>#|$~")
+
+
+def _cell_text(value: Any, column: str, float_format: str) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if float(value).is_integer() and "year" in column.lower():
+            return str(int(value))  # years read as 2015, not 2,015
+        if isinstance(value, int):
+            return f"{value:,}"
+        return format(value, float_format)
+    return str(value)
+
+
+def markdown_table(table: pd.DataFrame, index: bool = False, float_format: str = ",.2f") -> str:
+    """A DataFrame as a MyST/GFM pipe table, cells escaped so no value is read as markup.
+
+    Integers get thousands separators except in columns whose name contains "year"; floats use
+    ``float_format``; missing values are empty.
+    """
+    frame = table.reset_index() if index else table
+    columns = [str(c) for c in frame.columns]
+
+    def esc(text: str) -> str:
+        return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text).replace("\n", " ")
+
+    lines = ["| " + " | ".join(esc(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    for row in frame.itertuples(index=False):
+        cells = []
+        for value, column in zip(row, columns, strict=True):
+            if hasattr(value, "item"):
+                value = value.item()  # numpy scalar -> Python
+            cells.append(esc(_cell_text(value, column, float_format)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def glue_table(name: str, table: pd.DataFrame, index: bool = False) -> None:
+    """Glue a table as Markdown for a numbered ``{table}`` directive (nothing is displayed).
+
+    In the notebook's markdown::
+
+        ````{table} Caption.
+        :name: tbl-name
+
+        ```{glue:md} name
+        :format: myst
+        ```
+        ````
+
+    The table is then numbered "Table N" and can be cited with ``{numref}``. The caption (the directive's
+    argument) must not contain backticks: they would end the fence's info string.
+    """
+    from IPython.display import Markdown
+
+    glue(name, Markdown(markdown_table(table, index=index)))
+
+
+def glue_number(name: str, value: Any, fmt: str, missing: str = "not available") -> str:
+    """Glue a number formatted with ``fmt`` (e.g. ``",.1f"``), or ``missing`` when it is NaN or None.
+
+    Chapters run with other parameters (an earlier ``end_year``, another district) can lack a number;
+    the prose then reads "not available" instead of "nan". Returns the text glued.
+    """
+    import math
+
+    bad = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    text = missing if bad else format(value, fmt)
+    glue(name, text)
+    return text

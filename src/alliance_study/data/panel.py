@@ -1,0 +1,392 @@
+"""The district-by-year panel: assemble source tables, add treatment columns, validate, write.
+
+``build_panel`` reads every source family through the registry (hash-checked), joins the panel-ready
+tables on ``(district_code, year)``, adds the Alliance treatment columns, validates the result with
+pandera, and returns everything that ``write_outputs`` writes to ``data/processed/``:
+
+- ``district_year.parquet`` and ``district_year.csv``: the panel;
+- ``state_year.csv``: state totals by year from the state files, for checks;
+- ``<name>.parquet`` for each long side table (SBAC by grade, CMT/CAPT by grade, staffing, histpay,
+  ECS by town);
+- ``datapackage.json``: the data dictionary (Frictionless Data Package);
+- ``build_report.csv`` / ``build_report.json``: rows read, kept and dropped by reason, and suppressed
+  cells by column, for every raw file.
+
+Nothing is written unless validation passes, and files are written to a staging directory first,
+so a failed build leaves ``data/processed/`` as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from alliance_study import __version__
+from alliance_study.data.registry import Registry
+from alliance_study.data.schema import panel_schema, validate_panel
+from alliance_study.data.sources import (
+    absenteeism,
+    cmt_capt,
+    designations,
+    directory,
+    ecs,
+    enrollment,
+    expenditures,
+    graduation,
+    histpay,
+    sbac,
+    seda,
+    staffing,
+    suspensions,
+)
+from alliance_study.data.sources.common import ColumnSpec, SourceOutput, SourceReport, year_span
+from alliance_study.errors import ValidationError
+
+#: Source families joined into the panel, in the order their columns appear.
+SOURCE_MODULES = (
+    sbac,
+    cmt_capt,
+    seda,
+    graduation,
+    absenteeism,
+    suspensions,
+    enrollment,
+    staffing,
+    expenditures,
+    ecs,
+    histpay,
+)
+
+#: First panel year: spring 2006, the first CMT year in sgaul/testscores (2005-06). Earlier years exist
+#: only in the grant-payment history (histpay, from FY1990), which stays whole in ``histpay_long``.
+PANEL_FIRST_YEAR = 2006
+
+
+#: First fiscal year with an Alliance/non-Alliance split in the ECS file (the program began in FY2013).
+ALLIANCE_FIRST_YEAR = 2013
+
+KEY = ["district_code", "year"]
+
+ID_COLUMNS = [
+    ColumnSpec("district_code", "string", "", "7-digit CSDE district code (first 3 digits: town or "
+               "organization number; last 2: entity type)", "directory"),
+    ColumnSpec("year", "integer", "spring year", "Spring of the school year (2013 = 2012-13 = FY2013)",
+               "panel"),
+    ColumnSpec("district_name", "string", "", "District name (Education Directory 2022-23, or the name "
+               "in the last export that listed it)", "directory"),
+    ColumnSpec("entity_type", "string", "", "town_district, regional_district, charter, resc, "
+               "state_agency, technical_hs_system, endowed_academy or other (from the code suffix)",
+               "directory"),
+    ColumnSpec("town_code", "integer", "", "Town code 1-169 for town (local) districts; empty otherwise",
+               "directory"),
+    ColumnSpec("in_directory", "boolean", "", "Listed as a district in the 2022-23 Education Directory",
+               "directory"),
+]
+
+TREATMENT_COLUMNS = [
+    ColumnSpec("alliance_cohort", "integer", "fiscal year", "First fiscal year designated an Alliance "
+               "District (2013, 2018 or 2023); empty if never designated", "designations"),
+    ColumnSpec("alliance_designated", "integer", "0/1", "1 if designated an Alliance District in this "
+               "year (year >= alliance_cohort)", "designations"),
+    ColumnSpec("opportunity_district", "integer", "0/1", "1 if an Opportunity District this year "
+               "(the ten lowest-performing Alliance Districts)", "designations"),
+    ColumnSpec("alliance_dollars", "number", "USD (nominal)", "Alliance portion of the town's ECS "
+               "entitlement; 0 before FY2013 and for non-recipients; empty outside FY2012-2024 or for "
+               "entities without an ECS row", "ecs"),
+    ColumnSpec("alliance_dollars_per_pupil", "number", "USD (nominal) per student", "alliance_dollars "
+               "divided by October enrollment; empty where enrollment is missing", "ecs; enrollment"),
+]
+
+
+@dataclass
+class PanelBuild:
+    """Everything one build produces, before it is written."""
+
+    panel: pd.DataFrame
+    state: pd.DataFrame
+    extras: dict[str, pd.DataFrame]
+    reports: list[SourceReport]
+    columns: list[ColumnSpec]
+    registry: Registry
+    assembly: list[dict] = field(default_factory=list)
+
+    def report_frame(self) -> pd.DataFrame:
+        """The build report as a long table: one row per file x (dropped reason | suppressed column)."""
+        return build_report_frame(self.reports)
+
+
+def build_report_frame(reports: list[SourceReport]) -> pd.DataFrame:
+    """Flatten source reports: file-level counts plus one row per drop reason and suppressed column."""
+    rows = []
+    for r in sorted(reports, key=lambda r: (r.family, r.file)):
+        base = {"family": r.family, "file": r.file, "rows_read": r.rows_read, "rows_kept": r.rows_kept,
+                "rows_dropped": sum(r.dropped.values())}
+        rows.append({**base, "kind": "total", "what": "", "n": r.rows_read})
+        for reason in sorted(r.dropped):
+            rows.append({**base, "kind": "dropped", "what": reason, "n": r.dropped[reason]})
+        for column in sorted(r.suppressed):
+            rows.append({**base, "kind": "suppressed", "what": column, "n": r.suppressed[column]})
+    return pd.DataFrame(rows, columns=["family", "file", "rows_read", "rows_kept", "rows_dropped",
+                                       "kind", "what", "n"])
+
+
+def _check_output(out: SourceOutput) -> None:
+    d = out.district
+    missing = [c for c in KEY if c not in d.columns]
+    if missing:
+        raise ValidationError(f"{out.family}: district table lacks {missing}")
+    if d.duplicated(KEY).any():
+        dup = d.loc[d.duplicated(KEY), KEY].iloc[0].to_dict()
+        raise ValidationError(f"{out.family}: duplicate district-year {dup}")
+    declared = {c.name for c in out.columns}
+    undeclared = [c for c in d.columns if c not in declared and c not in KEY]
+    if undeclared:
+        raise ValidationError(f"{out.family}: columns without a data-dictionary entry: {undeclared}")
+
+
+def assemble(
+    crosswalk: directory.Crosswalk,
+    outputs: list[SourceOutput],
+    designation_table: pd.DataFrame,
+    opportunity: Callable[[list[int]], pd.DataFrame],
+    first_year: int = PANEL_FIRST_YEAR,
+    last_year: int | None = None,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Join source tables on (district_code, year) and add identifiers and treatment columns.
+
+    Parameters
+    ----------
+    crosswalk
+        District master list (names, entity types, town codes).
+    outputs
+        One :class:`SourceOutput` per family, in column order.
+    designation_table
+        ``district_code``, ``alliance_cohort`` for the designated districts.
+    opportunity
+        Function of a list of years returning ``district_code, year, opportunity_district``.
+    first_year, last_year
+        Panel years (inclusive); ``last_year`` defaults to the latest year any source covers, so a new
+        year of raw files extends the panel by itself. Source rows outside the range are counted in the
+        assembly log.
+
+    Returns
+    -------
+    panel, assembly
+        The panel sorted by key, and per-family counts of rows entering and left outside the range.
+    """
+    assembly = []
+    tables = []
+    if last_year is None:
+        last_year = max(int(out.district["year"].max()) for out in outputs if len(out.district))
+    for out in outputs:
+        _check_output(out)
+        d = out.district
+        inside = d["year"].between(first_year, last_year)
+        assembly.append({"family": out.family, "rows": len(d), "rows_in_panel_years": int(inside.sum()),
+                         "rows_outside_panel_years": int((~inside).sum()),
+                         "note": "kept in the family's long table" if (~inside).any() else ""})
+        tables.append(d.loc[inside].set_index(KEY))
+    keys = pd.concat([t.index.to_frame(index=False) for t in tables], ignore_index=True)
+    keys = keys.drop_duplicates().sort_values(KEY, ignore_index=True)
+    unknown = sorted(set(keys["district_code"]) - crosswalk.codes)
+    if unknown:
+        raise ValidationError(f"district codes not in the crosswalk reached the panel: {unknown[:5]}")
+    keys = keys[keys["district_code"] != "0000000"]
+    panel = keys.set_index(KEY)
+    ids = crosswalk.districts.set_index("district_code")
+    for t in tables:
+        if "town_code" in t.columns:
+            # The crosswalk is the one authority on town codes; a source that carries them must agree.
+            codes = t.index.get_level_values("district_code")
+            expected = pd.Series(codes.map(ids["town_code"]), index=t.index).astype("Int64")
+            disagree = t["town_code"].astype("Int64").ne(expected).fillna(False)
+            if disagree.any():
+                where = t.index[disagree.to_numpy()][0]
+                raise ValidationError(f"town_code of {where} disagrees with the crosswalk")
+            t = t.drop(columns="town_code")
+        overlap = [c for c in t.columns if c in panel.columns]
+        if overlap:
+            raise ValidationError(f"two sources define the same columns: {overlap}")
+        panel = panel.join(t, how="left")
+    panel = panel.reset_index()
+
+    panel.insert(2, "district_name", panel["district_code"].map(ids["district_name"]))
+    panel.insert(3, "entity_type", panel["district_code"].map(ids["entity_type"]))
+    panel.insert(4, "town_code", panel["district_code"].map(ids["town_code"]).astype("Int64"))
+    panel.insert(5, "in_directory", panel["district_code"].map(ids["in_directory"]).astype(bool))
+
+    cohort = designation_table.set_index("district_code")["alliance_cohort"]
+    panel.insert(6, "alliance_cohort", panel["district_code"].map(cohort).astype("Int64"))
+    designated = (panel["year"] >= panel["alliance_cohort"]).fillna(False).astype("int8")
+    panel.insert(7, "alliance_designated", designated)
+    years = list(range(first_year, last_year + 1))
+    opp = opportunity(years).set_index(KEY)["opportunity_district"]
+    flag = pd.Series(opp.reindex(pd.MultiIndex.from_frame(panel[KEY])).to_numpy(), index=panel.index)
+    panel.insert(8, "opportunity_district", flag.fillna(0).astype("int8"))
+
+    # Designation and money are separate facts: some designees received $0 in their first years.
+    enrollment_col = panel["enrollment"] if "enrollment" in panel.columns else np.nan
+    per_pupil = panel["alliance_dollars"] / enrollment_col
+    panel["alliance_dollars_per_pupil"] = per_pupil.where(np.isfinite(per_pupil))
+    front = [c for c in panel.columns if c not in ("alliance_dollars", "alliance_dollars_per_pupil")][:9]
+    rest = [c for c in panel.columns if c not in front and c not in ("alliance_dollars",
+                                                                      "alliance_dollars_per_pupil")]
+    panel = panel[[*front, "alliance_dollars", "alliance_dollars_per_pupil", *rest]]
+    return panel.sort_values(KEY, ignore_index=True), assembly
+
+
+def build_panel(registry: Registry, progress: Callable[[str], None] | None = None) -> PanelBuild:
+    """Read every source through the registry and build and validate the panel (no writing).
+
+    Parameters
+    ----------
+    registry
+        Registry whose files have been fetched; each file's sha256 is checked before it is read.
+    progress
+        Called with a family name as each source finishes (for the command line's progress bar).
+    """
+    def tick(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    crosswalk, reports = directory.load(registry)
+    tick(directory.FAMILY)
+    designation_out = designations.load(registry, crosswalk)
+    reports.extend(designation_out.reports)
+    tick(designations.FAMILY)
+    outputs: list[SourceOutput] = []
+    for module in SOURCE_MODULES:
+        out = module.load(registry, crosswalk)
+        for r in out.reports:
+            r.check()
+        outputs.append(out)
+        reports.extend(out.reports)
+        tick(module.FAMILY)
+
+    panel, assembly = assemble(crosswalk, outputs, designation_out.district, designations.opportunity_flags)
+    columns = list(ID_COLUMNS) + list(TREATMENT_COLUMNS)
+    for out in outputs:
+        # Identifier and treatment columns are documented once, above; sources (ECS) also describe them.
+        declared = {c.name for c in columns}
+        columns.extend(c for c in out.columns if c.name not in declared)
+    names = [c.name for c in columns]
+    if sorted(names) != sorted(panel.columns):
+        extra = sorted(set(panel.columns) - set(names))
+        missing = sorted(set(names) - set(panel.columns))
+        raise ValidationError(f"data dictionary and panel disagree: undocumented {extra}, absent {missing}")
+    validate_panel(panel, panel_schema(columns))
+
+    state_frames = []
+    for out in outputs:
+        if out.state is not None and len(out.state):
+            state_frames.append(out.state.set_index("year"))
+    state = pd.concat(state_frames, axis=1).sort_index().reset_index() if state_frames else pd.DataFrame()
+
+    extras: dict[str, pd.DataFrame] = {"districts": crosswalk.districts,
+                                       "alliance_designations": designation_out.district}
+    for out in outputs:
+        for name, frame in out.extra.items():
+            if name in extras:
+                raise ValidationError(f"two sources produce the side table {name!r}")
+            extras[name] = frame
+    return PanelBuild(panel=panel, state=state, extras=extras, reports=reports, columns=columns,
+                      registry=registry, assembly=assembly)
+
+
+def datapackage(build: PanelBuild) -> dict:
+    """The data dictionary as a Frictionless Data Package descriptor (one resource per output table)."""
+    panel = build.panel
+    fields = []
+    for c in build.columns:
+        fields.append({
+            "name": c.name,
+            "type": c.type,
+            "description": c.description,
+            "unit": c.unit,
+            "source": c.source,
+            "years": year_span(panel.loc[panel[c.name].notna(), "year"]) if c.name in panel.columns else "",
+        })
+    used = sorted({r.file for r in build.reports})
+    sources = []
+    for path in used:
+        e = build.registry.entry(path)
+        sources.append({"title": e.measure or path, "path": path, "url": e.upstream_url,
+                        "license": e.license, "sha256": e.sha256, "exact_copy": e.exact_copy})
+    return {
+        "profile": "tabular-data-package",
+        "name": "alliance-study-district-year",
+        "title": "Connecticut district-by-year panel for the Alliance District study",
+        "version": __version__,
+        "licenses": [{"name": "ODC-By-1.0", "title": "Derived from ODC-PDDL, ODC-By, MIT and CC-BY-4.0 "
+                      "sources; see each source's license"}],
+        "sources": sources,
+        "resources": [{
+            "name": "district_year",
+            "path": "district_year.csv",
+            "profile": "tabular-data-resource",
+            "format": "csv",
+            "encoding": "utf-8",
+            "schema": {"fields": fields, "primaryKey": KEY, "missingValues": [""]},
+        }],
+    }
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    # Arrow's writer is ~5x faster than pandas' and prints floats in their shortest round-trip form
+    # (deterministic, and no precision lost); text columns are quoted.
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pa_csv.write_csv(table, path, write_options=pa_csv.WriteOptions(quoting_style="needed"))
+
+
+def write_outputs(build: PanelBuild, out_dir: Path) -> list[Path]:
+    """Write every output of a build to ``out_dir`` via a staging directory.
+
+    All files are first written and re-read into a temporary sibling directory; only then are they moved
+    into ``out_dir`` one by one (each move is atomic), so a failure while writing leaves ``out_dir``
+    untouched.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-staging-", dir=out_dir.parent))
+    try:
+        build.panel.to_parquet(staging / "district_year.parquet", index=False)
+        _write_csv(build.panel, staging / "district_year.csv")
+        _write_csv(build.state, staging / "state_year.csv")
+        for name, frame in sorted(build.extras.items()):
+            frame.to_parquet(staging / f"{name}.parquet", index=False)
+        _write_csv(build.report_frame(), staging / "build_report.csv")
+        report_json = {
+            "files": [
+                {"family": r.family, "file": r.file, "rows_read": r.rows_read, "rows_kept": r.rows_kept,
+                 "dropped": dict(sorted(r.dropped.items())), "suppressed": dict(sorted(r.suppressed.items()))}
+                for r in sorted(build.reports, key=lambda r: (r.family, r.file))
+            ],
+            "panel_assembly": build.assembly,
+            "panel_rows": len(build.panel),
+            "panel_columns": len(build.panel.columns),
+        }
+        (staging / "build_report.json").write_text(json.dumps(report_json, indent=1, sort_keys=True) + "\n")
+        (staging / "datapackage.json").write_text(json.dumps(datapackage(build), indent=1) + "\n")
+        # Re-read the panel so a write that pyarrow accepted but cannot read back never lands.
+        back = pd.read_parquet(staging / "district_year.parquet")
+        if back.shape != build.panel.shape:
+            raise ValidationError("district_year.parquet did not read back with the same shape")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for f in sorted(staging.iterdir()):
+            target = out_dir / f.name
+            os.replace(f, target)
+            written.append(target)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,191 @@
+"""Suspension rates: number and percent of students with at least one suspension or expulsion, by district.
+
+Sources (registry family ``suspensions``): CT-Data-Collaborative ``suspension-rates__YYYY-YY_.csv``
+(2010-2020), raw EdSight exports with no title lines: the header ``"District","District Code","Count","%"``,
+the data and a trailing blank line; and ``suspension-rates__YYYY-YY__ct.csv``, the state total, whose code
+column is labelled ``Organization Code`` and whose single row is ``"State"`` with code ``="0000000"``.
+
+``Count`` is the number of students with at least one in-school suspension, out-of-school suspension
+or expulsion; ``%`` is that count as a percent of enrolled students. Suppression: ``*`` (small cell) and
+``N/A`` (not available; mostly very small districts; kept as NaN, not
+zero). 2020 (school year 2019-20) is distorted by the COVID-19 school closures from March 2020.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from alliance_study.data.registry import Registry
+from alliance_study.data.sources.common import (
+    STATE_CODE,
+    ColumnSpec,
+    SourceOutput,
+    SourceReport,
+    apply_column_map,
+    check_complete,
+    check_unique,
+    check_whole,
+    first_true,
+    header_line_of,
+    load_with_state_totals,
+    parse_code,
+    read_export,
+    to_number,
+    year_from_path,
+)
+from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.errors import RawDataError
+
+FAMILY = "suspensions"
+
+#: Raw label -> canonical name (district files use ``District Code``, the state files
+#: ``Organization Code``).
+COLUMN_MAP: dict[str, str | None] = {
+    "District": "district_name",
+    "District Code": "district_code",
+    "Organization Code": "district_code",
+    "Count": "suspension_count",
+    "%": "suspension_rate",
+}
+
+#: Output measure columns, in order.
+MEASURES = ["suspension_count", "suspension_rate"]
+
+#: Suppression marks in the EdSight exports. An empty cell is not one of them (the exports write ``*``),
+#: so an empty cell in a data row means a damaged or cut row and raises.
+EDSIGHT_TOKENS = frozenset({"*", "N/A"})
+
+#: File-name ending of the state-total exports.
+STATE_FILE_SUFFIX = "_ct.csv"
+
+#: Where the data come from, for the data dictionary.
+SOURCE = "CSDE EdSight suspension rates, all students: CT-Data-Collaborative/suspension-rates-by-all-students"
+
+#: Caveat shared by the column descriptions.
+_CAVEAT = (
+    " Suppressed (*) and not-available (N/A) cells are NaN. 2020 (school year 2019-20) is distorted by the "
+    "COVID-19 school closures from March 2020 and is not comparable with earlier years."
+)
+
+COLUMNS = [
+    ColumnSpec(
+        "suspension_count", "number", "students",
+        "Students with at least one in-school suspension, out-of-school suspension or expulsion." + _CAVEAT,
+        SOURCE,
+    ),
+    ColumnSpec(
+        "suspension_rate", "number", "percent",
+        "Percent of students with at least one in-school suspension, out-of-school suspension or expulsion."
+        + _CAVEAT,
+        SOURCE,
+    ),
+]
+
+#: Raw labels of the measures, for error messages and the suppression counts.
+_RAW_LABEL = {"suspension_count": "Count", "suspension_rate": "%"}
+
+
+def read_suspension_file(
+    path: Path,
+    display: str,
+    crosswalk: Crosswalk,
+    report: SourceReport,
+    year: int | None = None,
+) -> pd.DataFrame:
+    """Read one suspension-rate export (district file or state ``_ct`` file).
+
+    Parameters
+    ----------
+    path
+        File to read.
+    display
+        Name for error messages and the report (the registry path); the year is taken from it.
+    crosswalk
+        District master list.
+    report
+        Row accounting for this file; checked before returning.
+    year
+        Spring year; defaults to the school year in ``display`` (``2009-10`` -> 2010).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_code``, ``year``, ``suspension_count``, ``suspension_rate`` sorted by code; the state
+        total is the row with code ``0000000``.
+
+    Raises
+    ------
+    RawDataError
+        On an unknown, renamed or missing column, a non-numeric or out-of-range value, a count that is
+        not whole, a zero count with a non-zero rate (or the reverse), an unknown or duplicate district,
+        a non-state row in a state file, a file without data rows or cut mid-row, or a file that is not
+        UTF-8.
+    """
+    year = year_from_path(display) if year is None else int(year)
+    state_file = display.endswith(STATE_FILE_SUFFIX)
+    table = read_export(path, display, header_first=("District",))
+    header_line = header_line_of(table, path, display)
+    code_label = "Organization Code" if state_file else "District Code"
+    df = apply_column_map(table.frame(), COLUMN_MAP, display,
+                          required=["district_name", "district_code", *MEASURES], header_line=header_line)
+    if code_label not in table.columns:
+        raise RawDataError(display, f"expected the code column to be labelled {code_label!r}",
+                           row=header_line, column=code_label)
+    check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
+
+    report.rows_read += len(df)
+    data_cols = [c for c in df.columns if c != "_line"]
+    blank = (df[data_cols] == "").all(axis=1)
+    report.drop("blank line", int(blank.sum()))
+    df = df[~blank].reset_index(drop=True)
+    if df.empty:
+        raise RawDataError(display, "no data rows after the header", row=header_line, column=table.columns[0])
+
+    codes = [
+        crosswalk.check_code(parse_code(c, display, int(line), code_label), display, int(line), code_label)
+        for c, line in zip(df["district_code"], df["_line"], strict=True)
+    ]
+    out = pd.DataFrame({"district_code": pd.Series(codes, dtype=str), "_line": df["_line"]})
+    out["suspension_count"] = to_number(df, "suspension_count", display, report, lo=0.0,
+                                        tokens=EDSIGHT_TOKENS, label=_RAW_LABEL["suspension_count"])
+    out["suspension_rate"] = to_number(df, "suspension_rate", display, report, lo=0.0, hi=100.0,
+                                       tokens=EDSIGHT_TOKENS, label=_RAW_LABEL["suspension_rate"])
+    count, rate = out["suspension_count"], out["suspension_rate"]
+    check_whole(count, out["_line"], display, _RAW_LABEL["suspension_count"])
+    # A zero count with a positive rate (or the reverse) means the columns are out of step.
+    clash = ((count == 0) != (rate == 0)) & count.notna() & rate.notna()
+    if clash.any():
+        i = first_true(clash)
+        raise RawDataError(display, f"count {count.iloc[i]:g} and rate {rate.iloc[i]:g} disagree about zero",
+                           row=int(out["_line"].iloc[i]), column=_RAW_LABEL["suspension_count"])
+
+    is_state = out["district_code"] == STATE_CODE
+    if state_file and not is_state.all():
+        i = first_true(~is_state)
+        raise RawDataError(display, f"state-total file has a district row ({out['district_code'].iloc[i]})",
+                           row=int(out["_line"].iloc[i]), column=code_label)
+    check_unique(out, ["district_code"], display)
+    out.insert(1, "year", np.int64(year))
+    out["year"] = out["year"].astype("int64")
+    report.rows_kept += len(out)
+    report.check()
+    return out.drop(columns="_line").sort_values("district_code", ignore_index=True)
+
+
+def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
+    """Read every suspension-rate file in the registry.
+
+    Returns
+    -------
+    SourceOutput
+        ``district``: one row per district and year (``suspension_count``, ``suspension_rate``);
+        ``state``: the state totals by year.
+    """
+    return load_with_state_totals(
+        registry, FAMILY,
+        lambda path, display, report: read_suspension_file(path, display, crosswalk, report),
+        COLUMNS,
+    )

@@ -17,7 +17,7 @@ from alliance_study.analysis import impact
 from alliance_study.book.runner import declared_parameters
 
 SOURCE = NOTEBOOK_DIR / "08_estimate_impact.ipynb"
-FAST = {"n_perm": 300, "n_boot": 299}
+FAST = {"n_permutations": 300, "n_boot": 299}
 
 pytestmark = pytest.mark.realdata
 
@@ -36,7 +36,7 @@ def test_source_skeleton():
     # start_year/end_year are the whole data window and match params/main.yml's defaults (2006, 2025); the
     # main (pre-pandemic) window has its own parameter, so the defaults cannot silently extend it.
     assert (params["start_year"], params["end_year"], params["main_end_year"]) == (2006, 2025, 2019)
-    assert params["n_perm"] >= 10_000 and params["n_boot"] >= 9_999
+    assert params["n_permutations"] >= 10_000 and params["n_boot"] >= 9_999
 
 
 @pytest.fixture(scope="module")

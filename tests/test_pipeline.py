@@ -80,7 +80,7 @@ def simple_config(project: Project, x: int = 1) -> runner.RunConfig:
     make_notebook(project.root / "notebooks" / "01_double.ipynb", "x = 1\ndata_dir = None\nunused = 'a'",
                   "print('double', x * 2)", "print('data', data_dir is not None)")
     return project.config({
-        "defaults": {"x": 0, "not_declared_anywhere": 5},
+        "defaults": {"n_boot": 5},  # a shared setting the notebook does not declare: not passed
         "notebooks": [{"name": "double", "source": "notebooks/01_double.ipynb",
                        "output": "chapters/double.ipynb", "parameters": {"x": x}}],
     })
@@ -107,7 +107,7 @@ def test_run_writes_output_and_cache_then_skips_then_reruns_on_change(project):
     cache = json.loads((project.book / runner.CACHE_FILE).read_text())
     assert cache["runs"]["chapters/double.ipynb"]["key"] == meta["alliance_study"]["run_key"]
     assert meta["alliance_study"]["parameters"]["x"] == 3
-    assert "not_declared_anywhere" not in meta["alliance_study"]["parameters"]
+    assert "n_boot" not in meta["alliance_study"]["parameters"]
     # No timestamps or staging paths: the file depends only on the run.
     assert "start_time" not in meta["papermill"]
     assert meta["papermill"]["output_path"] == "chapters/double.ipynb"
@@ -222,7 +222,7 @@ def test_foreach_runs_once_per_value_and_only_selects_one_entry(project, monkeyp
 
 def test_configured_parameter_the_notebook_does_not_declare_is_an_error(project):
     make_notebook(project.root / "notebooks" / "01_a.ipynb", "start_year = 2006", "pass")
-    config = project.config({"defaults": {"end_year": 2025},  # defaults may name undeclared parameters
+    config = project.config({"defaults": {"start_year": 2006, "end_year": 2025},  # end_year: undeclared
                              "notebooks": [{"name": "a", "source": "notebooks/01_a.ipynb",
                                             "output": "chapters/a.ipynb",
                                             "parameters": {"comparison": "peers"}}]})

@@ -3,8 +3,8 @@
 A *run configuration* (``params/main.yml``) lists every source notebook, where its executed copy lands in
 ``book/`` and the parameters it is run with::
 
-    defaults:                  # passed to every notebook that declares the name in its parameters cell
-      start_year: 2006
+    defaults:                  # the shared settings (SHARED_SETTINGS), set once: passed to every notebook
+      start_year: 2006         # that declares the name in its parameters cell; nothing else may go here
     notebooks:
       - name: trends                               # unique; ``alliance-study run --only trends``
         source: notebooks/03_compare_trends.ipynb  # relative to the project root
@@ -85,6 +85,48 @@ KERNEL_NAME = "python3"
 
 #: Metadata key under which the executed notebook records its run.
 METADATA_KEY = "alliance_study"
+
+#: The shared settings: the one vocabulary every notebook uses for these ideas. Each is set once, in the run
+#: configuration's ``defaults``, and reaches every notebook that declares it; an entry may not set one
+#: (that is what let two chapters silently keep an old improvement window), and ``defaults`` holds nothing
+#: else (a misspelt ``end_yaer`` is refused instead of ignored). Name -> what it means.
+SHARED_SETTINGS: dict[str, str] = {
+    "start_year": "first spring year of the panel span the chapters use",
+    "end_year": "last spring year of the panel span the chapters use",
+    "window_start": "spring year the Neag improvement window's baseline ends",
+    "window_end": "spring year of the Neag improvement window's end value",
+    "seed": "seed of every random draw (bootstrap, permutations, simulated examples)",
+    "n_boot": "bootstrap draws",
+    "n_permutations": "permutation (randomization-inference) draws",
+}
+
+#: Names that duplicate a shared setting (seen in earlier notebooks, or obvious synonyms): a notebook that
+#: declares one, or a configuration that sets one, is refused with the shared name to use instead.
+#: Alias -> the shared setting(s) it duplicates.
+PARAMETER_ALIASES: dict[str, str] = {
+    "study_window": "window_start/window_end",
+    "improvement_window": "window_start/window_end",
+    "window": "window_start/window_end",
+    "improvement_start_year": "window_start",
+    "improvement_end_year": "window_end",
+    "improvement_start": "window_start",
+    "improvement_end": "window_end",
+    "window_start_year": "window_start",
+    "window_end_year": "window_end",
+    "first_year": "start_year",
+    "last_year": "end_year",
+    "n_perm": "n_permutations",
+    "n_perms": "n_permutations",
+    "n_permutation": "n_permutations",
+    "permutations": "n_permutations",
+    "n_bootstrap": "n_boot",
+    "n_boots": "n_boot",
+    "bootstrap_draws": "n_boot",
+    "reliability_seed": "seed",
+    "random_seed": "seed",
+    "rng_seed": "seed",
+    "random_state": "seed",
+}
 
 TOP_LEVEL_KEYS = {"defaults", "notebooks"}
 ENTRY_KEYS = {"name", "source", "output", "parameters", "foreach"}
@@ -269,6 +311,7 @@ def load_config(path: str | Path, project_dir: str | Path = paths.PROJECT_ROOT,
         raise PipelineError(f"{where}: unknown top-level key(s) {sorted(unknown)}; "
                             f"allowed: {sorted(TOP_LEVEL_KEYS)}")
     defaults = _check_parameter_map(f"{where}: defaults", raw.get("defaults"))
+    _check_defaults(where, defaults)
     items = raw.get("notebooks")
     if not isinstance(items, list) or not items:
         raise PipelineError(f"{where}: `notebooks` must be a non-empty list")
@@ -327,12 +370,53 @@ def load_config(path: str | Path, project_dir: str | Path = paths.PROJECT_ROOT,
             raise PipelineError(f"{label}: output {output!r} has placeholders {sorted(placeholders)} but "
                                 f"foreach names {sorted(foreach)}; they must be the same")
         parameters = _check_parameter_map(f"{label}: parameters", item.get("parameters"))
+        for key in parameters:
+            if key in SHARED_SETTINGS:
+                raise PipelineError(f"{label}: parameter {key!r} is a shared setting: set it once in "
+                                    "`defaults` (it reaches every notebook that declares it); a value for "
+                                    "one chapter needs a chapter-specific name")
+            if key in PARAMETER_ALIASES:
+                raise PipelineError(f"{label}: parameter {key!r} duplicates the shared setting "
+                                    f"{PARAMETER_ALIASES[key]}; use that name (set in `defaults`)")
         both = set(parameters) & set(foreach)
         if both:
             raise PipelineError(f"{label}: {sorted(both)} set both in parameters and in foreach")
         entries.append(NotebookEntry(name=name, source=source, output=output, parameters=parameters,
                                      foreach=dict(foreach)))
     return RunConfig(path=path, defaults=defaults, notebooks=tuple(entries))
+
+
+def _check_defaults(where: str, defaults: Mapping[str, Any]) -> None:
+    """``defaults`` may hold only shared settings (see :data:`SHARED_SETTINGS`)."""
+    import difflib
+
+    for key in defaults:
+        if key in SHARED_SETTINGS:
+            continue
+        if key in PARAMETER_ALIASES:
+            raise PipelineError(f"{where}: defaults: {key!r} duplicates the shared setting "
+                                f"{PARAMETER_ALIASES[key]}; use that name")
+        close = difflib.get_close_matches(key, list(SHARED_SETTINGS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise PipelineError(f"{where}: defaults: unknown setting {key!r}{hint}; `defaults` holds only the "
+                            f"shared settings {sorted(SHARED_SETTINGS)} (a chapter's own parameter goes "
+                            "under that notebook's `parameters`)")
+
+
+def check_vocabulary(notebook: str | Path, declared: Mapping[str, Any]) -> None:
+    """Refuse a notebook that declares a parameter duplicating a shared setting under another name.
+
+    Raises
+    ------
+    PipelineError
+        A declared name is in :data:`PARAMETER_ALIASES`.
+    """
+    aliases = sorted(set(declared) & set(PARAMETER_ALIASES))
+    if aliases:
+        fixes = ", ".join(f"{a!r} -> {PARAMETER_ALIASES[a]}" for a in aliases)
+        raise PipelineError(f"notebook {notebook}: parameter(s) duplicate a shared setting under another "
+                            f"name ({fixes}); declare the shared name, which params/main.yml `defaults` "
+                            "sets for every notebook")
 
 
 def _is_parameters_cell(cell: Mapping[str, Any]) -> bool:
@@ -421,7 +505,8 @@ def plan_runs(config: RunConfig, *, project_dir: str | Path = paths.PROJECT_ROOT
     PipelineError
         ``only`` names no entry; a notebook has no single parameters cell; a configured parameter or a
         ``foreach`` key is not declared by the notebook (a ``defaults`` name may be: it is simply not
-        passed); an expansion list is empty; two runs share an output.
+        passed); a notebook declares an alias of a shared setting, or a shared setting that ``defaults``
+        does not set; an expansion list is empty; two runs share an output.
     """
     project_dir = Path(project_dir)
     book_dir = Path(book_dir) if book_dir is not None else project_dir / "book"
@@ -438,11 +523,18 @@ def plan_runs(config: RunConfig, *, project_dir: str | Path = paths.PROJECT_ROOT
     for entry in entries:
         declared = declared_parameters(entry.source)
         source_rel = _rel(entry.source, project_dir)
+        check_vocabulary(source_rel, declared)
         for key in list(entry.parameters) + list(entry.foreach):
             if key not in declared:
                 raise PipelineError(f"{config.path}: notebook {entry.name!r}: parameter {key!r} is not "
                                     f"declared in the parameters cell of {source_rel} "
                                     f"(it declares {sorted(declared)})")
+        unset = sorted(k for k in declared if k in SHARED_SETTINGS and k not in config.defaults)
+        if unset:
+            # Otherwise the notebook's own literal would decide silently, and changing the setting in the
+            # configuration would not reach it.
+            raise PipelineError(f"{config.path}: notebook {entry.name!r} declares the shared setting(s) "
+                                f"{unset}, which `defaults` does not set; set them there")
         base = {k: v for k, v in config.defaults.items() if k in declared}
         if pass_data_dir and "data_dir" in declared:
             base["data_dir"] = str(data_dir.resolve())

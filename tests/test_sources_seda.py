@@ -77,6 +77,8 @@ def test_fixture_mapping_dedupe_and_accounting(write_raw, crosswalk):
         3.25, -2.25, 19398, "901920",
     )
     assert (h["seda_math_eb"], h["seda_rla_eb"], h["seda_gcs_eb_se"]) == (3.1, 3.3, 0.05)
+    # The unshrunk (OLS) mean and its sampling SE are kept beside the EB ones (issue 12).
+    assert (h["seda_gcs_ol"], h["seda_gcs_ol_se"]) == (3.25, 0.1)
     assert math.isnan(df.iloc[1]["seda_math_eb"]) and math.isnan(df.iloc[1]["seda_math_eb_se"])
     assert df["year"].dtype == np.int64 and df["seda_tot_asmts"].dtype == np.float64
 
@@ -282,3 +284,16 @@ def test_real_types_and_entities(real):
     suffixes = set(d["district_code"].str[-2:])
     assert {"11", "12", "13", "14", "15"} <= suffixes
     assert (d["seda_gcs_eb_se"] > 0).all() and (d["seda_tot_asmts"] > 0).all()
+
+
+@pytest.mark.realdata
+def test_real_ols_and_eb_estimates(real, raw):
+    """The OLS (sampling) SEs are never below the EB (posterior) SEs, and the values are the raw file's."""
+    d = real.district
+    assert d["seda_gcs_ol"].notna().all() and d["seda_gcs_ol_se"].notna().all()
+    assert (d["seda_gcs_ol_se"] >= d["seda_gcs_eb_se"]).all()
+    first = {(x["sedaadmin"], int(x["fiscal_year"])): x for x in raw}
+    h = d.loc[d["district_code"] == "0640011"].iloc[0]
+    x = first[(h["seda_id"], int(h["year"]))]
+    assert (h["seda_gcs_ol"], h["seda_gcs_ol_se"]) == (
+        float(x["gcs_mn_avg_ol"]), float(x["gcs_mn_avg_ol_se"]))

@@ -47,8 +47,10 @@ SEDA_COLUMNS: dict[str, str | None] = {
     "tot_asmts": "tot_asmts",
     "gcs_mn_avg_eb": "gcs_eb",
     "gcs_mn_avg_eb_se": "gcs_eb_se",
-    "gcs_mn_avg_ol": None,  # OLS estimates: the EB ones are the recommended district means
-    "gcs_mn_avg_ol_se": None,
+    # Unshrunk (OLS) estimates and their sampling SEs: an analysis that shrinks (the improvement ranking)
+    # must start from these, not from the EB means, or it shrinks twice.
+    "gcs_mn_avg_ol": "gcs_ol",
+    "gcs_mn_avg_ol_se": "gcs_ol_se",
     "grade_levels_vs_national": "grade_levels",
     "grade_levels_vs_national_ol": None,
     "gcs_mn_avg_mth_eb": "math_eb",
@@ -93,7 +95,8 @@ UNMAPPED_SEDAADMIN: dict[str, str] = {
 DROP_REPEAT = "repeat of a regional district for another member town"
 
 _MEASURES = (
-    "tot_asmts", "gcs_eb", "gcs_eb_se", "grade_levels", "math_eb", "math_eb_se", "rla_eb", "rla_eb_se",
+    "tot_asmts", "gcs_eb", "gcs_eb_se", "gcs_ol", "gcs_ol_se", "grade_levels", "math_eb", "math_eb_se",
+    "rla_eb", "rla_eb_se",
 )
 
 #: Subject means SEDA leaves empty where it has no estimate (seen: 21 math and 31 reading cells).
@@ -104,6 +107,8 @@ SUBJECT_MISSING = frozenset({""})
 PANEL_NAMES: dict[str, str] = {
     "gcs_eb": "seda_gcs_eb",
     "gcs_eb_se": "seda_gcs_eb_se",
+    "gcs_ol": "seda_gcs_ol",
+    "gcs_ol_se": "seda_gcs_ol_se",
     "grade_levels": "seda_grade_levels",
     "math_eb": "seda_math_eb",
     "math_eb_se": "seda_math_eb_se",
@@ -278,7 +283,12 @@ def column_specs() -> list[ColumnSpec]:
     return [
         ColumnSpec("seda_gcs_eb", "number", gl, "SEDA mean achievement, math and reading, grades 3-8 "
                    "pooled, empirical-Bayes estimate (gcs_mn_avg_eb)", _SOURCE),
-        ColumnSpec("seda_gcs_eb_se", "number", gl, "Standard error of seda_gcs_eb", _SOURCE),
+        ColumnSpec("seda_gcs_eb_se", "number", gl, "Posterior standard error of seda_gcs_eb", _SOURCE),
+        ColumnSpec("seda_gcs_ol", "number", gl, "SEDA mean achievement, math and reading, grades 3-8 "
+                   "pooled, unshrunk (OLS) estimate (gcs_mn_avg_ol): the input for any analysis that "
+                   "shrinks", _SOURCE),
+        ColumnSpec("seda_gcs_ol_se", "number", gl, "Sampling standard error of seda_gcs_ol "
+                   "(gcs_mn_avg_ol_se)", _SOURCE),
         ColumnSpec("seda_grade_levels", "number", "grade levels",
                    "seda_gcs_eb minus 5.5: grade levels above (+) or below (-) the national average "
                    "(grade_levels_vs_national)", _SOURCE),

@@ -16,9 +16,11 @@ from _notebooks import NOTEBOOK_DIR, Job, error_outputs, execute, glued_values, 
 
 from alliance_study.analysis import improvement
 from alliance_study.book.runner import declared_parameters
+from alliance_study.chapters import improvement as chapter
 
 SOURCE = NOTEBOOK_DIR / "04_rank_improvers.ipynb"
 N_BOOT = 200
+N_NOISE = 3
 
 pytestmark = pytest.mark.realdata
 
@@ -38,13 +40,17 @@ def test_source_skeleton():
     # declares them, which would silently replace the Neag window.
     assert "start_year" not in params and "end_year" not in params
     assert (params["window_start"], params["window_end"]) == (2013, 2016)
+    assert params["later_windows"] == [[2016, 2019], [2019, 2025, 2]]
+    # Thin: no code cell over 16 lines (the parameters cell included), no prose built in the notebook.
+    assert max(len(c.source.splitlines()) for c in code) <= 16
+    assert not any(" if " in c.source for c in code)
 
 
 @pytest.fixture(scope="module")
 def executed(real_build, tmp_path_factory):
     data_dir = real_build[1]
     out = tmp_path_factory.mktemp("executed") / "improvement.ipynb"
-    execute([Job(SOURCE, out, {"data_dir": str(data_dir), "n_boot": N_BOOT})])
+    execute([Job(SOURCE, out, {"data_dir": str(data_dir), "n_boot": N_BOOT, "n_noise_panels": N_NOISE})])
     return out, data_dir
 
 
@@ -70,7 +76,7 @@ def test_chapter_numbers_match_the_library(executed):
     result = improvement.estimate_improvement(panel, spec)
     boot = improvement.bootstrap_improvement(panel, spec, n_boot=N_BOOT, seed=params["seed"], result=result)
     assert str(values["n_ranked"]) == "30"
-    names = result.composite.set_index("district_code")["district_name"].map(improvement.short_name)
-    assert str(values["top_names"]).strip("'") == improvement.name_list([names[c] for c in result.top()])
+    names = result.composite.set_index("district_code")["district_name"].map(chapter.short_name)
+    assert str(values["top_names"]).strip("'") == chapter.name_list([names[c] for c in result.top()])
     assert str(values["expected_in_top"]).strip("'") == f"{boot.expected_true_in_top:.1f}"
     assert str(values["achievement_baseline_years"]).strip("'") == "2011-2013"

@@ -135,13 +135,24 @@ def staggered_panel(
 
 # --- improvement rankings with mean reversion (issue 4) -----------------------------------------------------
 
-#: Years with data per simulated indicator, as in the real panel (no SEDA in 2014; graduation from 2011,
-#: absenteeism from 2012, suspensions from 2010).
+#: Years with data per simulated indicator, as in the real panel (no SEDA in 2014 or 2020-2021; graduation
+#: 2011-2020 and 2023-2024, absenteeism 2012-2020, suspensions 2010-2020). The default ``years`` of
+#: :func:`improvement_panel` (2008-2019) keeps the pre-pandemic ones.
 IMPROVEMENT_YEARS: dict[str, tuple[int, ...]] = {
-    "seda_gcs_eb": (2009, 2010, 2011, 2012, 2013, 2015, 2016, 2017, 2018, 2019),
-    "grad_rate": tuple(range(2011, 2020)),
-    "chronic_absent_rate": tuple(range(2012, 2020)),
-    "suspension_rate": tuple(range(2010, 2020)),
+    "seda_gcs_ol": (2009, 2010, 2011, 2012, 2013, 2015, 2016, 2017, 2018, 2019, 2022, 2023, 2024, 2025),
+    "grad_rate": (*range(2011, 2021), 2023, 2024),
+    "chronic_absent_rate": tuple(range(2012, 2021)),
+    "suspension_rate": tuple(range(2010, 2021)),
+}
+
+#: Grade levels per SD of latent quality in the simulated SEDA achievement (``6.4 + 0.9 q``).
+ACHIEVEMENT_SLOPE = 0.9
+
+#: Companion columns emptied with each simulated indicator in the years it has no data.
+_COMPANIONS: dict[str, tuple[str, ...]] = {
+    "seda_gcs_ol": ("seda_gcs_ol_se", "seda_gcs_eb", "seda_gcs_eb_se"),
+    "grad_rate": ("grad_cohort",),
+    "suspension_rate": ("suspension_count",),
 }
 
 
@@ -156,6 +167,9 @@ def improvement_panel(
     end_year: int = 2016,
     years: Sequence[int] = tuple(range(2008, 2020)),
     seed: int | np.random.Generator = 0,
+    gain_sd: float = 0.0,
+    n_missing_graduation: int = 0,
+    indicator_years: Mapping[str, Sequence[int]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A district-year panel shaped like the real one, with known true improvers, mean reversion and noise.
 
@@ -163,8 +177,11 @@ def improvement_panel(
     and a latent quality ``q`` (SD about 1, lower where poverty is higher) that sets all four outcomes:
     SEDA-like achievement ``6.4 + 0.9 q`` grade levels, and graduation, chronic absenteeism and suspension
     rates on the logit scale (``2.3 + 0.8 q``, ``-2.5 - 0.5 q``, ``-3.0 - 0.5 q``). Observed values add
-    **sampling noise** that the method knows about: SEDA with standard error ``1.8 / sqrt(tested)``
-    (``tested = 0.45 * enrollment``, reported in ``seda_gcs_eb_se``), rates as binomial draws from the
+    **sampling noise** that the method knows about: SEDA's unshrunk (OLS) mean with standard error
+    ``1.8 / sqrt(tested)`` (``tested = 0.45 * enrollment``; ``seda_gcs_ol``, ``seda_gcs_ol_se``) and, as SEDA
+    publishes, an empirical-Bayes version shrunk toward the year's mean with reliability ``S / (S + se^2)``
+    (``S`` the spread of the OLS means net of noise; ``seda_gcs_eb`` and posterior SE ``seda_gcs_eb_se``),
+    rates as binomial draws from the
     reported cohort (enrollment / 13) or enrollment. Optional **transient shocks** (``shock_sd``, in units
     of ``q``, independent across years) are real year-to-year movement the method cannot tell from change.
 
@@ -190,13 +207,21 @@ def improvement_panel(
         Spring years of the panel (each indicator keeps only its :data:`IMPROVEMENT_YEARS`).
     seed
         Seed or generator.
+    gain_sd
+        Every Alliance district also gains ``N(0, gain_sd)`` (continuous true improvements, so that true
+        ranks exist for coverage checks).
+    n_missing_graduation
+        This many Alliance districts, at random, have no graduation rate (no high school of their own).
+    indicator_years
+        Years with data per column, replacing :data:`IMPROVEMENT_YEARS` entries.
 
     Returns
     -------
     tuple of pandas.DataFrame
         ``panel``: ``district_code, year, district_name, entity_type`` (``town_district``),
-        ``alliance_cohort`` (Int64), ``alliance_designated``, ``enrollment``, ``frl_share``, ``seda_gcs_eb``,
-        ``seda_gcs_eb_se``, ``grad_cohort``, ``grad_rate``, ``chronic_absent_rate``, ``suspension_rate``,
+        ``alliance_cohort`` (Int64), ``alliance_designated``, ``enrollment``, ``frl_share``, ``seda_gcs_ol``,
+        ``seda_gcs_ol_se``, ``seda_gcs_eb``, ``seda_gcs_eb_se``, ``grad_cohort``, ``grad_rate``,
+        ``chronic_absent_rate``, ``suspension_rate``,
         ``suspension_count``. ``truth``: one row per district -- ``district_code, alliance, true_improver``
         (a non-zero gain; none when ``improvement`` is 0), ``true_gain, q`` (latent quality at baseline).
     """
@@ -220,7 +245,8 @@ def improvement_panel(
     se = 1.8 / np.sqrt(tested)
 
     def observe(q_mat: np.ndarray) -> dict[str, np.ndarray]:
-        out = {"seda_gcs_eb": 6.4 + 0.9 * q_mat + rng.normal(0.0, 1.0, q_mat.shape) * se[:, None]}
+        noise = rng.normal(0.0, 1.0, q_mat.shape) * se[:, None]
+        out = {"seda_gcs_ol": 6.4 + ACHIEVEMENT_SLOPE * q_mat + noise}
         for col, (a, b), n in (("grad_rate", (2.3, 0.8), cohort_n),
                                ("chronic_absent_rate", (-2.5, -0.5), enrollment),
                                ("suspension_rate", (-3.0, -0.5), enrollment)):
@@ -236,13 +262,15 @@ def improvement_panel(
     gain = np.zeros(n_districts)
     ramp = np.clip((years - start_year) / max(end_year - start_year, 1), 0.0, 1.0)
     obs_pre = observe(q)  # the noise drawn here is the noise the panel reports for every year
-    score = obs_pre["seda_gcs_eb"][:, pre].mean(axis=1)
+    score = obs_pre["seda_gcs_ol"][:, pre].mean(axis=1)
     alliance = np.zeros(n_districts, dtype=bool)
     alliance[np.argsort(score, kind="stable")[:n_alliance]] = True
     improvers = np.zeros(n_districts, dtype=bool)
     if n_improvers:
         improvers[rng.choice(np.flatnonzero(alliance), size=n_improvers, replace=False)] = True
     gain[improvers] = improvement
+    if gain_sd > 0:
+        gain[alliance] += rng.normal(0.0, gain_sd, int(alliance.sum()))
     # Post-start years are re-observed with the improvers' gain; earlier years keep the draws used above.
     obs_post = observe(q + gain[:, None] * ramp[None, :])
     post = years > start_year
@@ -259,20 +287,26 @@ def improvement_panel(
         "alliance_designated": (alliance[unit] & (np.tile(years, n_districts) >= 2013)).astype("int64"),
         "enrollment": enrollment[unit],
         "frl_share": frl[unit],
-        "seda_gcs_eb_se": se[unit],
+        "seda_gcs_ol_se": se[unit],
         "grad_cohort": cohort_n[unit],
     })
     for col, arr in obs.items():
         panel[col] = arr.ravel()
-    for col, kept in IMPROVEMENT_YEARS.items():
+    # SEDA's EB means: each year's OLS means shrunk toward that year's mean by their reliability.
+    ol = obs["seda_gcs_ol"]
+    signal = np.maximum(ol.var(axis=0, ddof=1) - np.mean(se**2), 1e-6)
+    rel = signal[None, :] / (signal[None, :] + (se**2)[:, None])
+    panel["seda_gcs_eb"] = (ol.mean(axis=0)[None, :] + rel * (ol - ol.mean(axis=0)[None, :])).ravel()
+    panel["seda_gcs_eb_se"] = (np.sqrt(rel) * se[:, None]).ravel()
+    if n_missing_graduation:
+        no_hs = rng.choice(np.flatnonzero(alliance), size=n_missing_graduation, replace=False)
+        rows = np.isin(unit, no_hs)
+        panel.loc[rows, ["grad_rate", "grad_cohort"]] = np.nan
+    kept_years = {**IMPROVEMENT_YEARS, **{k: tuple(v) for k, v in (indicator_years or {}).items()
+                                           if k in IMPROVEMENT_YEARS}}
+    for col, kept in kept_years.items():
         drop = ~panel["year"].isin(list(kept))
-        panel.loc[drop, col] = np.nan
-        if col == "seda_gcs_eb":
-            panel.loc[drop, "seda_gcs_eb_se"] = np.nan
-        if col == "grad_rate":
-            panel.loc[drop, "grad_cohort"] = np.nan
-        if col == "suspension_rate":
-            panel.loc[drop, "suspension_count"] = np.nan
+        panel.loc[drop, [col, *_COMPANIONS.get(col, ())]] = np.nan
     truth = pd.DataFrame({"district_code": codes, "alliance": alliance, "true_improver": gain != 0,
                           "true_gain": gain, "q": q0})
     return panel, truth

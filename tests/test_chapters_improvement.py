@@ -1,0 +1,161 @@
+"""Tests of alliance_study.chapters.improvement without papermill: verdict rules for given numbers, the facts
+the prose quotes, table columns, figures and the profile's P(top 8) per window."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alliance_study import simulate
+from alliance_study.analysis import improvement as im
+from alliance_study.chapters import improvement as chapter
+
+NAMES = {"a": "Ansonia", "b": "Bristol", "c": "Cromwell", "d": "Derby", "e": "Enfield"}
+
+
+@pytest.fixture(scope="module")
+def results():
+    panel, _ = simulate.improvement_panel(improvement=0.4, n_missing_graduation=2,
+                                          years=tuple(range(2008, 2026)), seed=31)
+    return chapter.run_chapter(
+        panel, indicators=list(im.DEFAULT_INDICATORS), weights=None, window_start=2013, window_end=2016,
+        baseline_span=3, end_span=1, peer_group="alliance", k_neighbors=10, alliance_cohorts=[2013],
+        min_indicators=2, top_n=8, n_boot=100, seed=1, later_windows=[[2016, 2019], [2019, 2025, 2]],
+        n_noise_panels=2)
+
+
+def test_name_helpers():
+    assert chapter.short_name("Hartford School District") == "Hartford"
+    assert chapter.name_list([]) == "none"
+    assert chapter.name_list(["a"]) == "a"
+    assert chapter.name_list(["a", "b", "c"]) == "a, b and c"
+
+
+def test_correction_verdict_rule():
+    assert chapter.correction_verdict(["a", "b"], ["b", "a"], NAMES) == (
+        "The corrections leave the membership of the top group unchanged.")
+    assert chapter.correction_verdict(["a", "b", "c"], ["b", "c", "d"], NAMES) == (
+        "The corrections change the top group: Ansonia leaves it and Derby enters it.")
+    assert chapter.correction_verdict(["a", "b", "c"], ["c", "d", "e"], NAMES) == (
+        "The corrections change the top group: Ansonia and Bristol leave it and Derby and Enfield enter it.")
+
+
+def test_missing_verdict_rule():
+    base = pd.DataFrame({"district_code": ["a", "b", "c"],
+                         "missing_indicators": ["graduation", "", "graduation"],
+                         "in_top": [False, True, True], "in_top_available": [True, True, True]})
+    assert chapter.missing_verdict(base, NAMES) == (
+        "Scoring the missing indicator at its prior mean, Ansonia drops out of the top group.")
+    same = base.assign(in_top=[True, True, True])
+    assert chapter.missing_verdict(same, NAMES) == (
+        "For Ansonia and Cromwell, the rule moves ranks but not membership of the top group.")
+    none = base.assign(missing_indicators="")
+    assert chapter.missing_verdict(none, NAMES).startswith("Every ranked district has every indicator")
+
+
+@pytest.mark.parametrize("p_rho,p_ov,expected", [
+    (0.01, 0.01, "both the rank correlation and the overlap of the top groups exceed what noise gives"),
+    (0.01, 0.30, "the rank correlation exceeds what noise gives, but the overlap of the top groups does not"),
+    (0.30, 0.01, "the overlap of the top groups exceeds what noise gives, but the rank correlation does not"),
+    (0.30, 0.30, "neither the rank correlation nor the overlap of the top groups exceeds what noise gives"),
+    (0.05, 0.05, "neither"),  # the level is strict
+])
+def test_persistence_verdict_rule(p_rho, p_ov, expected):
+    row = {"first": "2013-2016", "second": "2016-2019", "spearman": 0.3, "p_noise_spearman": p_rho,
+           "p_noise_overlap": p_ov}
+    sentence = chapter.persistence_verdict(row)
+    assert sentence.startswith("From 2013-2016 to 2016-2019, ")
+    assert expected in sentence
+
+
+def test_persistence_verdict_without_spread_is_not_persistence():
+    row = {"first": "x", "second": "y", "spearman": float("nan"), "p_noise_spearman": 0.0,
+           "p_noise_overlap": 0.5}
+    assert "neither" in chapter.persistence_verdict(row)
+
+
+def test_peer_relative_sentence_follows_the_estimates(results):
+    assert "shifted by a constant and multiplied by n/(n-1)" in chapter.peer_relative_sentence(results.result)
+    panel, _ = simulate.improvement_panel(seed=32)
+    similar = im.estimate_improvement(panel, im.ImprovementSpec(peer_group="similar"))
+    assert "is not a rescaled raw change" in chapter.peer_relative_sentence(similar)
+
+
+def test_chapter_facts_quote_the_results(results):
+    facts = chapter.chapter_facts(results)
+    assert all(isinstance(v, str) for v in facts.values())
+    top = results.result.top()
+    assert facts["top_names"] == chapter.name_list([results.names[c] for c in top])
+    assert facts["n_ranked"] == "30" and facts["top_n_word"] == "eight"
+    assert facts["expected_in_top"] == f"{results.boot.expected_true_in_top:.1f}"
+    assert facts["window1_label"] == "2016-2019" and facts["window2_label"] == "2019-2025"
+    assert facts["window2_indicators"] == "achievement and graduation"
+    assert facts["missing_names"].count("(no graduation)") == 2
+    before = results.sensitivity.set_index("variant").loc[im.BEFORE_VARIANT, "top"]
+    assert facts["correction_verdict"] == chapter.correction_verdict(before, top, results.names)
+    assert facts["persistence_verdicts"].count("From ") == 3
+    assert "nan" not in " ".join(facts.values())
+
+
+def test_tables_have_their_columns(results):
+    ranking = chapter.ranking_table(results.result, results.boot)
+    assert {"Naive rank", "EB rank", "P(top) adjusted", "Rank 90% interval"} <= set(ranking.columns)
+    assert len(ranking) == 30
+    assert "Transient SD" in chapter.indicator_table(results.result).columns
+    missing = chapter.comparison_table(results.missing, "available", "indicators present", only_missing=True)
+    assert list(missing.columns) == ["District", "Missing", "Rank", "Rank (indicators present)", "P(top)",
+                                     "P(top) (indicators present)"]
+    assert len(missing) == 2
+    windows = chapter.windows_table(results.windows, results.names)
+    assert list(windows.columns) == ["District", "P(top) 2013-2016", "P(top) 2016-2019", "P(top) 2019-2025"]
+    assert windows["P(top) 2013-2016"].is_monotonic_decreasing
+    persistence = chapter.persistence_table(results.persistence)
+    assert list(persistence["Windows"]) == ["2013-2016 to 2016-2019", "2016-2019 to 2019-2025",
+                                            "2013-2016 to 2019-2025"]
+    sens = chapter.sensitivity_display(results.sensitivity, results.names)
+    assert sens.loc[0, "Specification"] == "main" and sens.loc[0, "Overlap with main"] == 8
+    membership = chapter.top_membership(results.sensitivity, results.counts)
+    assert (membership["main"].sum(), membership.shape[1]) == (8, len(results.sensitivity))
+
+
+def test_figures_draw(results):
+    import matplotlib.pyplot as plt
+
+    for fig in (chapter.ptop_figure(results.result, results.boot),
+                chapter.sensitivity_figure(results.sensitivity, results.counts, results.names),
+                chapter.windows_figure(results.windows, results.names)):
+        assert fig.axes and all(ax.has_data() for ax in fig.axes)
+        plt.close(fig)
+
+
+def test_profile_table_and_sentence(results):
+    code = results.result.top()[0]
+    table, sentence = chapter.profile_table(results.windows.district(code))
+    assert list(table["Window"]) == ["2013-2016", "2016-2019", "2019-2025"]
+    assert list(table.columns) == ["Window", "Indicators", "Rank among ranked (90% interval)", "P(top 8)"]
+    p = results.windows.p_top().set_index("district_code").loc[code]
+    likely = [w for w in ("2013-2016", "2016-2019", "2019-2025") if p[w] > 0.5]
+    if likely:
+        assert sentence == ("The district is more likely than not among the top 8 improvers in "
+                            f"{chapter.name_list(likely)}.")
+    rows = pd.DataFrame({"window": ["w1"], "indicators": ["a"], "rank": [np.nan], "rank_lo": [np.nan],
+                         "rank_hi": [np.nan], "p_top": [np.nan], "in_top": [False], "n_ranked": [30]})
+    table, sentence = chapter.profile_table(rows)
+    assert table.iloc[0, 2] == "not ranked"
+    assert sentence == "The district is not among the ranked Alliance Districts in any window."
+    rows = rows.assign(rank=[12.0], rank_lo=[5.0], rank_hi=[20.0], p_top=[0.2])
+    table, sentence = chapter.profile_table(rows)
+    assert table.iloc[0, 2] == "12 of 30 (5-20)"
+    assert sentence == "In no window is the district more likely than not among the top 8 improvers."
+
+
+def test_profile_windows_runs_for_one_district():
+    panel, _ = simulate.improvement_panel(years=tuple(range(2008, 2026)), seed=33)
+    code = im.estimate_improvement(panel).top()[0]
+    table, sentence = chapter.profile_windows(panel, code, n_boot=50, seed=0)
+    assert len(table) == 3 and sentence.endswith(".")

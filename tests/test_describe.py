@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from alliance_study.analysis import describe, groups
-from alliance_study.data.registry import RegistryEntry
 
 NAN = np.nan
 
@@ -313,20 +312,6 @@ def test_data_availability_flags_measures_without_data():
     assert pd.isna(avail.loc["empty", "last_year"])
 
 
-def test_district_facts():
-    panel = make_panel()
-    facts = describe.district_facts(panel, "0010011")
-    assert facts["short_name"] == "District 0010011"
-    assert facts["cohort"] == 2013
-    assert facts["first_paid_year"] == 2013
-    assert facts["dollars_total"] == 1000.0
-    assert facts["per_pupil_last"] == pytest.approx(10.0)
-    unpaid = describe.district_facts(panel, "0020011")
-    assert unpaid["first_paid_year"] is None
-    assert unpaid["dollars_years"] == (2012, 2013)
-    assert describe.district_facts(panel, "0050012")["dollars_years"] is None
-
-
 def test_normalize_district_code():
     assert groups.normalize_district_code(640011) == "0640011"
     assert groups.normalize_district_code("0640011") == "0640011"
@@ -372,80 +357,3 @@ def test_enrollment_share_uses_state_total_when_given():
     state = pd.DataFrame({"year": [2013], "enrollment": [2000.0]})
     share = describe.enrollment_share(panel, state).set_index("year")
     assert share.loc[2013, "share"] == pytest.approx(5.0)
-
-
-# --- the data chapter -------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("text", "years"), [
-    ("2011-12", {2012}),
-    ("2005-06,2006-07,2007-08", {2006, 2007, 2008}),
-    ("FY2012-FY2024", set(range(2012, 2025))),
-    ("2009-2013, 2015-2019, 2022-2025 (no 2014, 2020, 2021)", {*range(2009, 2014), *range(2015, 2020),
-                                                               *range(2022, 2026)}),
-    ("FY1990-FY2014 (wide: pay1990..pay2014)", set(range(1990, 2015))),
-    ("snapshot ~2022-23", {2023}),
-    (float("nan"), set()),
-])
-def test_spring_years(text, years):
-    assert describe.spring_years(text) == years
-
-
-def test_year_span():
-    assert describe.year_span([2015, 2006, 2007, 2008, 2016, 2020]) == "2006-2008, 2015-2016, 2020"
-    assert describe.year_span([]) == ""
-
-
-def test_sources_table_groups_registry_by_family():
-    entries = [
-        RegistryEntry("own/repo/a_2011-12.csv", "graduation", "0" * 64, 1, "u", "ODC-PDDL-1.0", "yes", "m",
-                      "2011-12"),
-        RegistryEntry("own/repo/a_2012-13.csv", "graduation", "1" * 64, 1, "u", "ODC-PDDL-1.0", "yes", "m",
-                      "2012-13"),
-        RegistryEntry("other/x/grad-2023-24.csv", "graduation", "2" * 64, 1, "u", "CC-BY-4.0",
-                      "no (transcription or extract)", "m", "2023-24"),
-        RegistryEntry("reference/list.csv", "designations", "3" * 64, 1, "", "curated", "curated", "", ""),
-    ]
-    table = describe.sources_table(describe.registry_frame(entries)).set_index("family")
-    grad = table.loc["graduation"]
-    assert grad["files"] == 3
-    assert grad["years (spring)"] == "2012-2013, 2024"
-    assert grad["license"] == "CC-BY-4.0; ODC-PDDL-1.0"
-    assert grad["origin"] == "other/x; own/repo"
-    assert table.loc["designations", "origin"] == "curated reference"
-
-
-def build_report() -> pd.DataFrame:
-    rows = [
-        ("sbac", "f1", 10, 8, 2, "total", "", 10),
-        ("sbac", "f1", 10, 8, 2, "dropped", "blank line", 2),
-        ("sbac", "f1", 10, 8, 2, "suppressed", "score", 3),
-        ("sbac", "f2", 5, 5, 0, "total", "", 5),
-        ("ecs", "f3", 7, 6, 1, "total", "", 7),
-        ("ecs", "f3", 7, 6, 1, "dropped", "blank line", 1),
-        ("ecs", "f3", 7, 6, 1, "suppressed", "dollars", 4),
-    ]
-    return pd.DataFrame(rows, columns=["family", "file", "rows_read", "rows_kept", "rows_dropped", "kind",
-                                       "what", "n"])
-
-
-def test_build_report_summary_counts_each_file_once():
-    out = describe.build_report_summary(build_report()).set_index("family")
-    assert out.loc["sbac"].to_dict() == {"files": 2, "rows_read": 15, "rows_kept": 13, "rows_dropped": 2,
-                                         "suppressed_cells": 3}
-    assert out.loc["ecs", "suppressed_cells"] == 4
-
-
-def test_drop_reasons():
-    out = describe.drop_reasons(build_report())
-    assert out.to_dict("records") == [{"reason": "blank line", "rows": 3, "families": "ecs, sbac"}]
-
-
-def test_data_dictionary():
-    package = {"resources": [{"name": "district_year", "schema": {"fields": [
-        {"name": "year", "type": "integer", "unit": "spring year", "years": "2006-2025", "source": "panel",
-         "description": "Spring"}]}}]}
-    out = describe.data_dictionary(package)
-    assert list(out.columns) == ["name", "type", "unit", "years", "source", "description"]
-    assert out.loc[0, "unit"] == "spring year"
-    with pytest.raises(KeyError):
-        describe.data_dictionary(package, "schools")

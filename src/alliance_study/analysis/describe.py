@@ -1,7 +1,8 @@
 """Descriptive summaries of the district-year panel: groups, trends, coverage, standardized scores.
 
-Pure functions: DataFrames in, DataFrames (or Series) out, no file I/O. The book's notebooks call them so
-that every computation used in more than one place is written, documented and tested once.
+Pure functions: DataFrames in, DataFrames (or Series) out, no file I/O and no prose. The chapter modules
+(:mod:`alliance_study.chapters`) turn these summaries into what a page shows: labels, display tables, facts,
+sentences and figures.
 
 Vocabulary
 ----------
@@ -16,63 +17,22 @@ Vocabulary
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, is_dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from alliance_study.analysis.groups import (
-    ACHIEVEMENT_COMPONENTS,
     DISTRICT_TYPES,
     alliance_mask,
     comparison_mask,
-    district_mask,
     normalize_district_code,
 )
-from alliance_study.data.sources.common import year_span
-
-#: Short legend labels of the comparison groups.
-COMPARISON_LABELS: dict[str, str] = {
-    "other_town_districts": "Other town districts",
-    "non_alliance_town_and_regional": "Other town and regional districts",
-    "all_other_districts": "All other districts",
-}
 
 #: Group labels used in the long tables.
 ALLIANCE, COMPARISON, STATE = "Alliance", "Comparison", "State"
 DISTRICT, OTHER_ALLIANCE = "District", "Other Alliance districts"
 
-
-#: Short labels (with units) for figures and tables.
-MEASURE_LABELS: dict[str, str] = {
-    "achievement_index": "Achievement index (z, grades 3-8)",
-    "seda_grade_levels": "SEDA achievement (grade levels vs. U.S.)",
-    "sbac_ela_pct_l34": "SBAC ELA: % at level 3-4",
-    "sbac_math_pct_l34": "SBAC math: % at level 3-4",
-    "grad_rate": "Four-year graduation rate (%)",
-    "chronic_absent_rate": "Chronic absenteeism (%)",
-    "suspension_rate": "Suspension rate (%)",
-    "ppe_total": "Expenditure per pupil ($)",
-    "frl_share": "Free/reduced-price meals (%)",
-    "el_share": "English learners (%)",
-    "sped_share": "Special education (%)",
-    "share_black": "Black students (%)",
-    "share_hispanic": "Hispanic students (%)",
-    "enrollment": "Enrollment (students)",
-    "alliance_dollars": "Alliance dollars ($)",
-    "alliance_dollars_per_pupil": "Alliance dollars per pupil ($)",
-    "fte_total_per_100": "All staff FTE per 100 students",
-    "fte_gen_ed_teachers_per_100": "General-education teachers per 100 students",
-    "fte_sped_teachers_per_100": "Special-education teachers per 100 students",
-    "fte_counselors_per_100": "Counselors, social workers, psychologists per 100 students",
-    "fte_paras_gen_per_100": "General-education paraprofessionals per 100 students",
-}
-
-#: Measures whose values come from state tests; their figures carry the test-regime breaks.
-TEST_MEASURES = frozenset({"achievement_index", "seda_grade_levels", "sbac_ela_pct_l34", "sbac_math_pct_l34",
-                           "sbac_ela_vss_g38", "sbac_math_vss_g38", "cmt_math_scale", "cmt_reading_scale"})
 
 #: Source family of each measure column, by name prefix (first match wins).
 MEASURE_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -87,21 +47,6 @@ MEASURE_FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
 NON_MEASURES = frozenset({"district_code", "year", "district_name", "entity_type", "town_code",
                           "in_directory", "alliance_cohort", "alliance_designated", "opportunity_district",
                           "seda_id"})
-
-#: Published caveats about a district's Alliance money that the ECS file cannot show (profile pages).
-MONEY_NOTES: dict[str, str] = {
-    "1410011": "The Hartford Courant reported on 8 July 2019 that Thompson, named an Alliance District the "
-               "year before, had received no FY2019 allocation and was finally getting Alliance grant money; "
-               "the ECS file shows no Alliance portion in any year, so the panel may understate its Alliance "
-               "money.",
-    "0490011": "Enfield was designated for FY2023 without an Alliance grant (NewsBreak, 4 June 2022).",
-}
-
-#: Towns without a high school of their own: graduates are reported under an endowed academy.
-ACADEMY_GRADUATES: dict[str, str] = {
-    "1040011": "Norwich Free Academy",
-    "1620011": "The Gilbert School",
-}
 
 
 # --- trends -----------------------------------------------------------------------------------------------
@@ -502,183 +447,3 @@ def enrollment_share(panel: pd.DataFrame, state: pd.DataFrame | None = None) -> 
     out = pd.DataFrame({"enrollment_designated": num, "enrollment_state": total}).dropna()
     out["share"] = 100 * out["enrollment_designated"] / out["enrollment_state"]
     return out.rename_axis("year").reset_index()
-
-
-# --- the data chapter -------------------------------------------------------------------------------------
-
-def registry_frame(entries: Iterable[Any]) -> pd.DataFrame:
-    """Registry entries (dataclasses or mappings) as a DataFrame with the registry's columns."""
-    rows = [asdict(e) if is_dataclass(e) else dict(e) for e in entries]
-    return pd.DataFrame(rows)
-
-
-_SCHOOL_YEAR = re.compile(r"(?<!\d)(\d{4})-(\d{2})(?!\d)")
-_RANGE = re.compile(r"(?<!\d)(?:FY)?(\d{4})\s*-\s*(?:FY)?(\d{4})(?!\d)")
-_SINGLE = re.compile(r"(?<!\d)(?:FY)?(\d{4})(?!\d)")
-
-
-def spring_years(text: object) -> set[int]:
-    """Spring years named in a registry ``years`` cell.
-
-    Understands school years (``2011-12`` -> 2012), ranges of spring or fiscal years (``2009-2013``,
-    ``FY2012-FY2024``), lists of either, and single years; text in parentheses (e.g. ``(no 2014)``) is
-    ignored.
-    """
-    if not isinstance(text, str):
-        return set()
-    text = re.sub(r"\([^)]*\)", " ", text)
-    years: set[int] = set()
-    for match in _SCHOOL_YEAR.finditer(text):
-        years.add(int(match.group(1)) + 1)
-    text = _SCHOOL_YEAR.sub(" ", text)
-    for match in _RANGE.finditer(text):
-        years.update(range(int(match.group(1)), int(match.group(2)) + 1))
-    text = _RANGE.sub(" ", text)
-    years.update(int(m.group(1)) for m in _SINGLE.finditer(text))
-    return years
-
-
-def _origin(path: str) -> str:
-    parts = path.split("/")
-    return "curated reference" if parts[0] == "reference" else "/".join(parts[:2])
-
-
-def sources_table(registry: pd.DataFrame) -> pd.DataFrame:
-    """One row per source family: files, spring years, licenses, upstream repositories, exact copies.
-
-    Parameters
-    ----------
-    registry
-        The raw-file registry as a DataFrame (:func:`registry_frame`).
-    """
-    rows = []
-    for family, block in registry.groupby("family", sort=True):
-        years: set[int] = set()
-        for text in block["years"]:
-            years |= spring_years(text)
-        rows.append({
-            "family": family,
-            "files": len(block),
-            "years (spring)": year_span(years),
-            "license": "; ".join(sorted(set(block["license"].astype(str)))),
-            "origin": "; ".join(sorted({_origin(p) for p in block["path"]})),
-            "copy": "; ".join(sorted(set(block["exact_copy"].astype(str)))),
-        })
-    return pd.DataFrame(rows)
-
-
-def build_report_summary(report: pd.DataFrame) -> pd.DataFrame:
-    """Rows read, kept and dropped, and suppressed cells, by source family, from ``build_report.csv``.
-
-    The report has one ``total`` row per file plus rows per drop reason and suppressed column; file
-    counts come from the ``total`` rows, suppressed cells from the ``suppressed`` rows.
-    """
-    totals = report.loc[report["kind"] == "total"]
-    by_family = totals.groupby("family").agg(files=("file", "nunique"), rows_read=("rows_read", "sum"),
-                                             rows_kept=("rows_kept", "sum"),
-                                             rows_dropped=("rows_dropped", "sum"))
-    suppressed = report.loc[report["kind"] == "suppressed"].groupby("family")["n"].sum()
-    by_family["suppressed_cells"] = suppressed.reindex(by_family.index, fill_value=0).astype("int64")
-    return by_family.reset_index()
-
-
-def drop_reasons(report: pd.DataFrame) -> pd.DataFrame:
-    """Rows dropped by reason (summed over files), with the families that dropped them, largest first."""
-    dropped = report.loc[report["kind"] == "dropped"]
-    out = dropped.groupby("what").agg(rows=("n", "sum"),
-                                      families=("family", lambda s: ", ".join(sorted(set(s)))))
-    return out.sort_values("rows", ascending=False).rename_axis("reason").reset_index()
-
-
-def data_dictionary(datapackage: Mapping[str, Any], resource: str = "district_year") -> pd.DataFrame:
-    """The data dictionary of one resource of a data package: ``name, type, unit, years, source,
-    description``."""
-    for res in datapackage.get("resources", []):
-        if res.get("name") == resource:
-            fields = res["schema"]["fields"]
-            return pd.DataFrame(fields, columns=["name", "type", "unit", "years", "source", "description"])
-    raise KeyError(f"resource {resource!r} not in the data package")
-
-
-def known_gaps(panel: pd.DataFrame, hartford: str = "0640011") -> pd.DataFrame:
-    """Known holes in the data, each with a count from the panel that shows it (for the data chapter).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``key, gap, check, value``: a short key, what is missing, the check run on the panel and its
-        result.
-    """
-    districts = panel.loc[district_mask(panel)]
-    tests = [c for cols in ACHIEVEMENT_COMPONENTS.values() for c in cols if c in panel.columns]
-
-    def n_with(year: int, cols: Sequence[str]) -> int:
-        rows = districts.loc[districts["year"] == year, list(cols)]
-        return int(rows.notna().any(axis=1).sum())
-
-    def n_rows(code: str, col: str) -> int:
-        return int(panel.loc[panel["district_code"] == code, col].notna().sum())
-
-    h15 = panel.loc[(panel["district_code"] == hartford) & (panel["year"] == 2015), "ppe_total"]
-    rows = [
-        ("tests_2014", "2014: Smarter Balanced field test, no results for most districts",
-         "districts with a CMT or SBAC score in 2014", n_with(2014, tests)),
-        ("tests_2020", "2020: no state tests (pandemic)", "districts with a test score in 2020",
-         n_with(2020, tests)),
-        ("absent_2020", "2020: absenteeism and suspensions distorted by the pandemic",
-         "districts with a 2020 chronic absenteeism rate (reported, but not comparable)",
-         n_with(2020, ["chronic_absent_rate"])),
-        ("hartford_ppe_2015", "Hartford missing from the 2014-15 expenditure export",
-         "Hartford rows with 2015 expenditure per pupil", int(h15.notna().sum())),
-        ("norwich_grad", "Norwich: graduates reported under Norwich Free Academy",
-         "Norwich School District rows with a graduation rate", n_rows("1040011", "grad_rate")),
-        ("winchester_grad", "Winchester: graduates reported under The Gilbert School",
-         "Winchester School District rows with a graduation rate", n_rows("1620011", "grad_rate")),
-    ]
-    return pd.DataFrame(rows, columns=["key", "gap", "check", "value"])
-
-
-def district_facts(panel: pd.DataFrame, district_code: str | int, start_year: int | None = None,
-                   end_year: int | None = None) -> dict[str, Any]:
-    """Facts about one district for its profile page (None where the data have none).
-
-    Returns
-    -------
-    dict
-        ``name``, ``short_name`` (without "School District"), ``cohort`` (first designated fiscal year),
-        ``opportunity_years`` (list), ``dollars_years`` (first and last fiscal year with an ECS row),
-        ``first_paid_year`` (first year with Alliance dollars above zero), ``dollars_total`` (sum over the
-        years), ``dollars_last`` (latest year's Alliance dollars), ``per_pupil_last`` and
-        ``per_pupil_last_year``, ``enrollment_last`` and ``enrollment_last_year``.
-
-    Raises
-    ------
-    KeyError
-        If the district is not in the panel.
-    """
-    district_code = normalize_district_code(district_code)
-    rows = panel.loc[(panel["district_code"] == district_code) & _years(panel, start_year, end_year)]
-    if rows.empty:
-        raise KeyError(f"district {district_code!r} is not in the panel (in the years asked for)")
-    rows = rows.sort_values("year")
-    names = rows["district_name"].dropna()
-    name = str(names.iloc[0]) if len(names) else district_code
-    cohort = rows["alliance_cohort"].dropna()
-    dollars = rows.set_index("year")["alliance_dollars"].dropna()
-    paid = dollars.loc[dollars > 0]
-    per_pupil = rows.set_index("year")["alliance_dollars_per_pupil"].dropna()
-    enrolled = rows.set_index("year")["enrollment"].dropna()
-    return {
-        "name": name,
-        "short_name": name.replace(" School District", ""),
-        "cohort": int(cohort.iloc[0]) if len(cohort) else None,
-        "opportunity_years": [int(y) for y in rows.loc[rows["opportunity_district"] == 1, "year"]],
-        "dollars_years": (int(dollars.index.min()), int(dollars.index.max())) if len(dollars) else None,
-        "first_paid_year": int(paid.index.min()) if len(paid) else None,
-        "dollars_total": float(dollars.sum()) if len(dollars) else None,
-        "dollars_last": float(dollars.iloc[-1]) if len(dollars) else None,
-        "per_pupil_last": float(per_pupil.iloc[-1]) if len(per_pupil) else None,
-        "per_pupil_last_year": int(per_pupil.index.max()) if len(per_pupil) else None,
-        "enrollment_last": float(enrolled.iloc[-1]) if len(enrolled) else None,
-        "enrollment_last_year": int(enrolled.index.max()) if len(enrolled) else None,
-    }

@@ -150,26 +150,52 @@ def trend_grid(long: pd.DataFrame, measures: Iterable[str], titles: Mapping[str,
 
     Returns the figure (not shown; glue it with :func:`glue_figure`).
     """
-    import matplotlib.pyplot as plt
-
     measures = list(measures)
-    nrows = max(1, -(-len(measures) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.3 * ncols, panel_height * nrows + 0.6), squeeze=False)
+    fig, axes = facet_axes(len(measures), ncols, panel_width=4.3, panel_height=panel_height)
     regime_measures = set(regime_measures)
     for ax, measure in zip(axes.flat, measures, strict=False):
         plot_trend(ax, long, measure, title=(titles or {}).get(measure, measure), groups=groups,
                    labels=labels, regimes=measure in regime_measures, years=years,
                    required_group=required_group)
-    for ax in list(axes.flat)[len(measures):]:
+    return finish_facets(fig, axes, len(measures), max_legend_columns=4, legend_space=0.06)
+
+
+def facet_axes(n_panels: int, ncols: int, panel_width: float, panel_height: float, extra_height: float = 0.6):
+    """A grid of small multiples with room for ``n_panels``: ``(figure, 2-D array of axes)``.
+
+    Each panel is ``panel_width`` x ``panel_height`` inches; ``extra_height`` leaves room for a shared
+    legend below. Draw into ``axes.flat`` and close the grid with :func:`finish_facets`.
+    """
+    import matplotlib.pyplot as plt
+
+    nrows = max(1, -(-n_panels // ncols))
+    return plt.subplots(nrows, ncols, figsize=(panel_width * ncols, panel_height * nrows + extra_height),
+                        squeeze=False)
+
+
+def finish_facets(fig, axes, n_used: int, legend: bool = True, max_legend_columns: int | None = None,
+                  legend_space: float = 0.06):
+    """Close a grid of small multiples: hide unused panels, one shared legend below, tight layout.
+
+    The legend collects every labelled artist of the visible panels once (first handle per label wins);
+    it is laid out in at most ``max_legend_columns`` columns (one row if None) in a band of
+    ``legend_space`` (figure fraction) at the bottom. Without labelled artists, or with ``legend=False``,
+    there is no legend and no band. Returns ``fig``.
+    """
+    for ax in list(axes.flat)[n_used:]:
         ax.set_visible(False)
     handles: dict[str, Any] = {}
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
+    if legend:
+        for ax in axes.flat:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                handles.setdefault(label, handle)
     if handles:
-        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(4, len(handles)),
+        ncol = len(handles) if max_legend_columns is None else min(max_legend_columns, len(handles))
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol,
                    bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.06 if handles else 0, 1, 1))
+        fig.tight_layout(rect=(0, legend_space, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
@@ -179,6 +205,36 @@ def glue_figure(name: str, fig) -> None:
 
     glue(name, fig)
     plt.close(fig)
+
+
+def glue_facts(facts: Mapping[str, Any]) -> None:
+    """Glue every ``name -> value`` of a chapter's facts (values already formatted as the prose shows them).
+
+    Chapter modules return their glued facts as a dict (``alliance_study.chapters.<chapter>.facts``) so
+    the values can be tested without a notebook; this glues them all.
+    """
+    for name, value in facts.items():
+        glue(name, value)
+
+
+def format_number(value: Any, fmt: str, missing: str = "not available") -> str:
+    """``value`` formatted with ``fmt``, or ``missing`` when it is NaN or None (see :func:`glue_number`)."""
+    import math
+
+    bad = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    return missing if bad else format(value, fmt)
+
+
+def rename_for_display(table: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
+    """``table`` with its columns renamed by ``columns``; raises if a column has no display name.
+
+    Every column shown must be named on purpose: a column added upstream stops the chapter instead of
+    appearing under its code name.
+    """
+    unknown = [c for c in table.columns if c not in columns]
+    if unknown:
+        raise KeyError(f"columns without a display name: {unknown}")
+    return table.rename(columns=dict(columns))
 
 
 #: Characters escaped in table cells: MyST would read them as markup (``$`` starts inline math, ``|`` ends
@@ -250,9 +306,6 @@ def glue_number(name: str, value: Any, fmt: str, missing: str = "not available")
     Chapters run with other parameters (an earlier ``end_year``, another district) can lack a number;
     the prose then reads "not available" instead of "nan". Returns the text glued.
     """
-    import math
-
-    bad = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-    text = missing if bad else format(value, fmt)
+    text = format_number(value, fmt, missing)
     glue(name, text)
     return text

@@ -36,6 +36,12 @@ def real_build(registry, tmp_path_factory):
     return build, out
 
 
+@pytest.fixture(scope="session")
+def real_panel(real_build):
+    """The district-year panel of :func:`real_build` (do not modify it: copy first)."""
+    return real_build[0].panel
+
+
 @pytest.fixture
 def write_raw(tmp_path):
     """Write a small raw file (text, UTF-8 by default) under tmp_path and return its path."""

@@ -90,6 +90,31 @@ def test_source_notebook_skeleton(path):
                 f"{path.name}: plotting cell not tagged hide-input:\n{cell.source[:200]}")
 
 
+#: Notebooks whose chapter logic lives in a chapter module (alliance_study.chapters.<name>): they stay thin.
+THIN = ["01_introduce_program.ipynb", "02_describe_data.ipynb", "03_compare_trends.ipynb",
+        "05_code_plans.ipynb", "07_measure_focus.ipynb", PROFILE]
+
+#: Longest code cell of a thin notebook (the run record and parameters cells excepted).
+MAX_CELL_LINES = 15
+
+
+@pytest.mark.parametrize("name", THIN)
+def test_notebook_is_thin(name):
+    """Short cells calling the library: no prose built with if/else, no display renaming, no drawing."""
+    nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"
+            and "parameters" not in c.metadata.get("tags", []) and "record.run_record(" not in c.source]
+    for cell in code:
+        lines = cell.source.splitlines()
+        assert len(lines) <= MAX_CELL_LINES, f"{name}: a cell of {len(lines)} lines:\n{cell.source[:300]}"
+        tree = ast.parse(cell.source)
+        branches = [n for n in ast.walk(tree) if isinstance(n, ast.If | ast.IfExp)]
+        assert not branches, f"{name}: branching belongs in a chapter module:\n{cell.source[:300]}"
+        assert ".rename(columns" not in cell.source, f"{name}: display names belong in the chapter module"
+        assert "plt.subplots" not in cell.source and ".plot(" not in cell.source, (
+            f"{name}: figures are drawn by the chapter module")
+
+
 # --- executing them on the real build ---------------------------------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -282,13 +282,11 @@ def test_config_rejects_unknown_top_level_keys_and_duplicate_names(project):
         project.config({"notebooks": [entry, dict(entry, output="chapters/b.ipynb")]})
 
 
-def test_project_run_configuration_is_valid():
+def test_project_run_configuration_is_valid(real_build):
     """params/main.yml loads and every configured parameter is declared by its notebook."""
     config = runner.load_config(runner.DEFAULT_PARAMS)
     assert {"program", "data", "trends", "profile"} <= set(config.names())
-    if not (runner.paths.PROCESSED_DIR / "alliance_designations.parquet").exists():
-        pytest.skip("the profile list needs data/processed (run `alliance-study build-panel`)")
-    runs = runner.plan_runs(config)
+    runs = runner.plan_runs(config, data_dir=real_build[1])  # the profile list comes from the build
     assert sum(r.name == "profile" for r in runs) == 36
 
 

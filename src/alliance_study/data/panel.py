@@ -254,6 +254,26 @@ def build_panel(registry: Registry, progress: Callable[[str], None] | None = Non
         Registry whose files have been fetched; each file's sha256 is checked before it is read.
     progress
         Called with a family name as each source finishes (for the command line's progress bar).
+
+    Examples
+    --------
+    The panel is built from every source family at once, so the example uses the project's registry (a
+    fixture registry would need a file of every family); ``fetch`` copies missing raw files from the mirror
+    (``$ALLIANCE_DATA_MIRROR``) and verifies each sha256. It takes a few seconds.
+
+    >>> from alliance_study.data import paths
+    >>> from alliance_study.data.registry import Registry, fetch
+    >>> registry = Registry.load()
+    >>> _ = fetch(registry, paths.mirror_dir())
+    >>> build = build_panel(registry)
+    >>> panel = build.panel
+    >>> int(panel["year"].min()), bool(panel.duplicated(["district_code", "year"]).any())
+    (2006, False)
+    >>> cohorts = panel.groupby("alliance_cohort")["district_code"].nunique()
+    >>> cohorts.index.tolist(), cohorts.tolist()
+    ([2013, 2018, 2023], [30, 3, 3])
+    >>> panel.loc[(panel["district_code"] == "0640011") & (panel["year"] == 2013), "district_name"].item()
+    'Hartford School District'
     """
     def tick(name: str) -> None:
         if progress is not None:

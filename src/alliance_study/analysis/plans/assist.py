@@ -149,6 +149,20 @@ def suggest_codes(
     pandas.DataFrame
         ``page``, ``sentence_no``, ``sentence`` (the evidence), ``code``, ``kind``, ``keywords`` (the
         matched keywords, ``; ``-joined), ``n_keywords``.
+
+    Examples
+    --------
+    Code two sentences of a plan with the project's codebook: each suggestion names the code, the sentence
+    that is its evidence and the keywords that matched (a coder then keeps or rejects it).
+
+    >>> from alliance_study.analysis.plans import codebook
+    >>> book = codebook.load_codebook()
+    >>> plan = "Hire two literacy coaches to model lessons. Add an after-school program four days a week."
+    >>> found = suggest_codes(plan, book)
+    >>> found[["sentence_no", "code", "keywords"]].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'sentence_no': 1, 'code': 'instructional_coaching', 'keywords': 'coach; literacy coach; model lesson'},
+     {'sentence_no': 1, 'code': 'staffing_class_size', 'keywords': 'hire'},
+     {'sentence_no': 2, 'code': 'extended_learning_time', 'keywords': 'after-school'}]
     """
     sentences = sentences_frame(pages)
     patterns = _patterns(codebook, tuple(kinds))

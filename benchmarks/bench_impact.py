@@ -68,10 +68,10 @@ def main() -> int:
 
     # Fast path: the whole call (projection, assignment matrices, permutations, p-value).
     start = time.perf_counter()
-    ri = impact.randomization_inference(sample, outcome, n_perm=args.perms, seed=args.seed)
+    ri = impact.randomization_inference(sample, outcome, n_permutations=args.perms, seed=args.seed)
     fast_s = time.perf_counter() - start
     start = time.perf_counter()
-    ri_t = impact.randomization_inference(sample, outcome, n_perm=args.perms, seed=args.seed,
+    ri_t = impact.randomization_inference(sample, outcome, n_permutations=args.perms, seed=args.seed,
                                           studentized=True)
     fast_t_s = time.perf_counter() - start
 

@@ -17,6 +17,9 @@ from scipy import stats
 
 from alliance_study import simulate
 from alliance_study.analysis import impact
+from alliance_study.analysis.impact import inference, regression
+from alliance_study.analysis.impact import results as impact_results
+from alliance_study.analysis.impact import sample as impact_sample
 from alliance_study.data import paths
 
 
@@ -60,11 +63,11 @@ def test_mde_is_2_8_standard_errors():
 
 def test_projector_equals_dummy_regression():
     s = _sample(n_units=25, years=range(2009, 2016), cohorts={2013: 8}, missing_rate=0.15, seed=3)
-    proj, _ = impact._projector(s, ["x1"], [])
-    units, _ = impact._codes(s["district_code"])
-    years, _ = impact._codes(s["year"])
+    proj, _ = inference.projector(s, ["x1"], [])
+    units, _ = impact_sample.integer_codes(s["district_code"])
+    years, _ = impact_sample.integer_codes(s["year"])
     z = np.column_stack([np.eye(units.max() + 1)[units], np.eye(years.max() + 1)[years],
-                         impact._covariate_design(s, ["x1"], []).to_numpy()])
+                         regression.covariate_design(s, ["x1"], []).to_numpy()])
     v = s["y"].to_numpy()
     expected = v - z @ np.linalg.lstsq(z, v, rcond=None)[0]
     np.testing.assert_allclose(proj.residualize(v), expected, atol=1e-10)
@@ -74,7 +77,8 @@ def test_relative_magnitudes_hand_computed():
     # Pre: -3 -> 0.10, -2 -> 0.05, -1 -> 0 (reference); post: 0 -> 0.30, 1 -> 0.40; SE 0.01 each, independent.
     events = [-3, -2, 0, 1]
     est = np.array([0.10, 0.05, 0.30, 0.40])
-    table, vc = impact._event_table(events, est, np.eye(4) * 1e-4, dict.fromkeys(events, 10), -1, 99, 0.05)
+    table, vc = impact_results.event_table(events, est, np.eye(4) * 1e-4, dict.fromkeys(events, 10), -1, 99,
+                                           0.05)
     study = impact.EventStudy("twfe", "y", table, vc, -1, 100, 10, 99)
     sens = impact.relative_magnitudes(study, mbar=(0, 1))
     # Largest pre-period change per year: max(|0.05 - 0.10|, |0 - 0.05|) = 0.05.
@@ -92,7 +96,7 @@ def test_relative_magnitudes_hand_computed():
 
 def test_pretrend_test_hand_computed():
     events = [-3, -2, 0]
-    table, vc = impact._event_table(events, np.array([0.2, -0.1, 0.5]), np.diag([0.01, 0.04, 0.01]),
+    table, vc = impact_results.event_table(events, np.array([0.2, -0.1, 0.5]), np.diag([0.01, 0.04, 0.01]),
                                     {-3: 10, -2: 10, 0: 10}, -1, 50, 0.05)
     study = impact.EventStudy("twfe", "y", table, vc, -1, 51, 10, 50)
     # Wald = 0.2^2/0.01 + 0.1^2/0.04 = 4.25, F = 2.125 on (2, 50).
@@ -142,7 +146,8 @@ def test_fast_randomization_coefficients_equal_panelols(kwargs, covariates):
         b, t = _panelols_t(_relabel(s, perms[k], cohorts), "y", covariates)
         assert fast[k] == pytest.approx(b, rel=1e-9, abs=1e-12)
         assert fast_t[k] == pytest.approx(t, rel=1e-8)
-    ri = impact.randomization_inference(s, "y", n_perm=50, covariates=covariates, seed=1, studentized=True)
+    ri = impact.randomization_inference(s, "y", n_permutations=50, covariates=covariates, seed=1,
+                                        studentized=True)
     assert ri.estimate == pytest.approx(fast[0], rel=1e-12)
 
 
@@ -222,8 +227,8 @@ def test_pretrend_test_detects_a_violation_and_placebo_years_catch_it():
 def _redraw(sample: pd.DataFrame, rng: np.random.Generator, effect: float, ar: float = 0.5,
             noise_sd: float = 0.3) -> pd.DataFrame:
     """New outcomes on a fixed design: district and year effects, AR(1) noise within district, effect."""
-    units, _ = impact._codes(sample["district_code"])
-    years, _ = impact._codes(sample["year"])
+    units, _ = impact_sample.integer_codes(sample["district_code"])
+    years, _ = impact_sample.integer_codes(sample["year"])
     n_u, n_t = units.max() + 1, years.max() + 1
     eps = np.empty((n_u, n_t))
     eps[:, 0] = rng.normal(0, noise_sd, n_u)
@@ -240,8 +245,8 @@ def test_randomization_inference_p_values_are_uniform_under_no_effect():
     # 1.5%-9.5%), and a KS test of uniformity at the 1% level.
     design = _sample(n_units=50, years=range(2009, 2017), cohorts={2013: 12}, seed=0)
     rng = np.random.default_rng(2024)
-    pvals = np.array([impact.randomization_inference(_redraw(design, rng, 0.0, ar=0.3), "y", n_perm=499,
-                                                     seed=k).p_value for k in range(200)])
+    pvals = np.array([impact.randomization_inference(_redraw(design, rng, 0.0, ar=0.3), "y",
+                                                     n_permutations=499, seed=k).p_value for k in range(200)])
     assert 0.02 <= np.mean(pvals <= 0.05) <= 0.09
     assert stats.kstest(pvals, "uniform").pvalue > 0.01
 
@@ -274,8 +279,8 @@ def test_wild_bootstrap_matches_brute_force_enumeration():
     assert res.estimate == pytest.approx(b, rel=1e-10)
     assert res.t_stat == pytest.approx(t, rel=1e-9)
 
-    units, _ = impact._codes(s["district_code"])
-    years, _ = impact._codes(s["year"])
+    units, _ = impact_sample.integer_codes(s["district_code"])
+    years, _ = impact_sample.integer_codes(s["year"])
     fe = np.column_stack([np.eye(8)[units], np.eye(5)[years][:, 1:]])
     d = s["post"].to_numpy(dtype=float)
     y = s["y"].to_numpy()
@@ -284,7 +289,7 @@ def test_wild_bootstrap_matches_brute_force_enumeration():
     x = np.column_stack([d, fe])
     n, g = len(y), 8
     xtx_inv = np.linalg.pinv(x.T @ x)
-    v_all, _ = impact._bootstrap_weights("rademacher", g, 999, np.random.default_rng(0))
+    v_all, _ = inference._bootstrap_weights("rademacher", g, 999, np.random.default_rng(0))
     t_brute = []
     for v in v_all.T:
         y_star = restricted_fit + v[units] * u
@@ -381,22 +386,3 @@ def test_samples_of_the_real_panel(real_panel):
     absent = impact.build_sample(real_panel, "chronic_absent_rate", impact.Design("main"))
     study = impact.twfe_event_study(absent, "chronic_absent_rate")
     assert study.reference == -1 and math.isnan(impact.pretrend_test(study)["p_value"])
-
-
-def test_prose_rules_follow_the_numbers():
-    base = {"outcome": "grad_rate", "estimate": 4.0, "se": 1.0, "p_cluster": 0.001, "rm_breakdown": 0.5,
-            "pretrend_p": 0.3}
-    rows = {"main": base, "near_miss": {**base, "estimate": 2.0}, "covariates": {**base, "estimate": -1.0},
-            "staggered": {**base, "estimate": 4.3}}
-    labels = {"near_miss": "against the near-miss group", "covariates": "with covariates",
-              "staggered": "with all cohorts"}
-    text = impact.robustness_text(rows, labels)
-    assert text == ("shrinks to 2.00 against the near-miss group; changes sign (-1.00) with covariates; "
-                    "is similar (4.30) with all cohorts")
-    assert impact.evidence_judgement(rows).startswith("Taken together")
-    robust = {k: {**v, "estimate": 4.0, "rm_breakdown": 2.0} for k, v in rows.items()}
-    assert impact.evidence_judgement(robust).startswith("The estimate holds up")
-    assert impact.evidence_judgement({"main": {**base, "p_cluster": 0.4}}).startswith("The data show no")
-    assert "0.50 times" in impact.breakdown_text(0.5)
-    assert impact.verdict(0.01).startswith("distinguishable") and impact.verdict(0.2).startswith("not")
-    assert impact.format_p(0.0004) == "<0.001" and impact.format_p(0.0123) == "0.012"

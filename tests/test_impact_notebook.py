@@ -15,6 +15,7 @@ from _notebooks import NOTEBOOK_DIR, Job, error_outputs, execute, glued_values, 
 
 from alliance_study.analysis import impact
 from alliance_study.book.runner import declared_parameters
+from alliance_study.chapters import impact as chapter
 
 SOURCE = NOTEBOOK_DIR / "08_estimate_impact.ipynb"
 FAST = {"n_permutations": 300, "n_boot": 299}
@@ -68,9 +69,9 @@ def test_chapter_numbers_match_the_library(executed):
         sample = impact.build_sample(panel, outcome, designs["main"], params["start_year"],
                                      params["main_end_year"])
         did = impact.twfe_did(sample, outcome)
-        d = impact.outcome_digits(outcome)
+        d = chapter.outcome_digits(outcome)
         assert values[f"main_{outcome}_estimate"] == f"{did.estimate:,.{d}f}"
         assert values[f"main_{outcome}_mde"] == f"{did.mde:,.{d}f}"
-        assert values[f"main_{outcome}_p_cluster"] == impact.format_p(did.p_value)
+        assert values[f"main_{outcome}_p_cluster"] == chapter.format_p(did.p_value)
     assert values["n_2013"] == "30"
     assert values["jm_benchmark"] == "0.0316"

@@ -1,0 +1,126 @@
+"""Impact evaluation: did Alliance designation and Alliance dollars change student outcomes?
+
+Event-study difference-in-differences of the Alliance cohorts (2013 mainly; 2018 and 2023 where the data
+allow) against districts never designated, with inference built for a small number of treated clusters.
+Pure functions: DataFrames in, numbers and result objects out; no file I/O and no prose (the chapter's
+tables, sentences and figures are in :mod:`alliance_study.chapters.impact`).
+
+One module per concern, behind this thin API (the way pyfixest keeps one file per estimator):
+
+- :mod:`.designs`: outcomes, comparison groups, :class:`Design` and the chapter's :func:`standard_designs`.
+- :mod:`.sample`: :func:`build_sample` (a design's estimation sample from the panel), :func:`prepare_sample`
+  (any frame with ``district_code, year, cohort``, e.g. simulated) and the reference period.
+- :mod:`.results`: :class:`EventStudy`, :class:`DidEstimate`, :func:`mde`.
+- Estimators, one file each: :mod:`.twfe` (:func:`twfe_event_study`, :func:`twfe_did`; PanelOLS, the
+  baseline), :mod:`.callaway_santanna` (group-time ATTs against never- or not-yet-treated districts, robust to
+  effects that differ by cohort and over time) and :mod:`.sun_abraham` (interaction-weighted). Pick one by
+  name with :func:`event_study`.
+- :mod:`.inference`: randomization inference re-assigning designation among eligible districts (fast: the
+  fixed effects are projected out once, Frisch-Waugh-Lovell, and every permutation's coefficient is a matrix
+  product) and the restricted wild cluster bootstrap.
+- :mod:`.sensitivity`: joint pre-trend test, relative-magnitudes sensitivity in the spirit of Rambachan and
+  Roth, placebo designation years and placebo outcomes.
+- :mod:`.dose`: the effect of Alliance dollars per pupil beside the Jackson-Mackevicius benchmark.
+- :mod:`.study`: :func:`analyze`, every estimator and test on one outcome and design.
+
+Vocabulary
+----------
+``district_code`` (7-digit string), ``year`` (spring year), ``cohort`` (first treated year; missing for
+never-treated districts) and ``outcome`` (the *name* of a panel column, passed as an argument).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from alliance_study.analysis.impact.callaway_santanna import callaway_santanna
+from alliance_study.analysis.impact.designs import (
+    BASELINE_SUFFIX,
+    COMPARISON_GROUPS,
+    COVARIATES,
+    OUTCOMES,
+    PLACEBO_OUTCOMES,
+    Design,
+    add_analysis_columns,
+    baseline_values,
+    near_miss_codes,
+    standard_designs,
+)
+from alliance_study.analysis.impact.dose import (
+    JACKSON_MACKEVICIUS_SD_PER_1000,
+    SD_PER_GRADE_LEVEL,
+    DoseResponse,
+    alliance_dose,
+    benchmark_effect,
+    dose_response,
+)
+from alliance_study.analysis.impact.inference import (
+    BootstrapResult,
+    FixedEffectsProjector,
+    RandomizationResult,
+    fwl_did,
+    lowest_baseline_codes,
+    permutation_coefficients,
+    permutation_t_statistics,
+    randomization_inference,
+    wild_cluster_bootstrap,
+)
+from alliance_study.analysis.impact.results import (
+    Z_MDE,
+    DidEstimate,
+    EventStudy,
+    compare_event_studies,
+    mde,
+)
+from alliance_study.analysis.impact.sample import build_sample, default_reference, prepare_sample
+from alliance_study.analysis.impact.sensitivity import (
+    Sensitivity,
+    placebo_outcomes,
+    placebo_years,
+    pretrend_test,
+    relative_magnitudes,
+)
+from alliance_study.analysis.impact.study import (
+    DesignResult,
+    analyze,
+    analyze_designs,
+    analyze_sample,
+    results_table,
+)
+from alliance_study.analysis.impact.sun_abraham import sun_abraham
+from alliance_study.analysis.impact.twfe import twfe_did, twfe_event_study
+
+#: The event-study estimators by name (the ``estimator`` of their :class:`EventStudy`).
+ESTIMATORS: dict[str, Callable[..., EventStudy]] = {
+    "twfe": twfe_event_study,
+    "callaway_santanna": callaway_santanna,
+    "sun_abraham": sun_abraham,
+}
+
+
+def event_study(sample: pd.DataFrame, outcome: str, estimator: str = "callaway_santanna", **options
+                ) -> EventStudy:
+    """Event-time estimates of ``outcome`` on ``sample`` by the named estimator (:data:`ESTIMATORS`).
+
+    ``options`` go to the estimator (``covariates``, ``alpha``; ``control`` for Callaway-Sant'Anna).
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; expected one of {sorted(ESTIMATORS)}")
+    return ESTIMATORS[estimator](sample, outcome, **options)
+
+
+__all__ = [
+    "BASELINE_SUFFIX", "COMPARISON_GROUPS", "COVARIATES", "ESTIMATORS", "JACKSON_MACKEVICIUS_SD_PER_1000",
+    "OUTCOMES", "PLACEBO_OUTCOMES", "SD_PER_GRADE_LEVEL", "Z_MDE",
+    "BootstrapResult", "Design", "DesignResult", "DidEstimate", "DoseResponse", "EventStudy",
+    "FixedEffectsProjector", "RandomizationResult", "Sensitivity",
+    "add_analysis_columns", "alliance_dose", "analyze", "analyze_designs", "analyze_sample",
+    "baseline_values",
+    "benchmark_effect", "build_sample", "callaway_santanna", "compare_event_studies", "default_reference",
+    "dose_response", "event_study", "fwl_did", "lowest_baseline_codes", "mde", "near_miss_codes",
+    "permutation_coefficients", "permutation_t_statistics", "placebo_outcomes", "placebo_years",
+    "prepare_sample", "pretrend_test", "randomization_inference", "relative_magnitudes", "results_table",
+    "standard_designs", "sun_abraham", "twfe_did", "twfe_event_study", "wild_cluster_bootstrap",
+]

@@ -1,0 +1,176 @@
+"""Pre-trend tests, the relative-magnitudes sensitivity, placebo designation years and placebo outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from alliance_study.analysis.impact.designs import PLACEBO_OUTCOMES, Design
+from alliance_study.analysis.impact.inference import randomization_inference
+from alliance_study.analysis.impact.results import EventStudy
+from alliance_study.analysis.impact.sample import build_sample, cohort_array, prepare_sample
+from alliance_study.analysis.impact.twfe import twfe_did
+
+
+def pretrend_test(study: EventStudy, min_treated: int = 1) -> dict[str, float]:
+    """Joint Wald test that every pre-period event-time estimate is zero.
+
+    ``F = b' V^-1 b / k`` with ``k`` pre-period estimates, referred to ``F(k, G - 1)``. Estimates resting
+    on fewer than ``min_treated`` treated districts are left out: a cluster-robust variance from two or
+    three treated districts is far too small, and one such lead would decide the test.
+
+    Returns
+    -------
+    dict
+        ``f_stat``, ``df1`` (number of pre-period estimates), ``df2``, ``p_value`` (NaN when there is no
+        pre-period estimate besides the reference, e.g. absenteeism, which starts in 2012).
+    """
+    pre = study.pre_events(min_treated)
+    if not pre:
+        return {"f_stat": float("nan"), "df1": 0, "df2": study.df, "p_value": float("nan")}
+    b = study.table.set_index("event_time").loc[pre, "estimate"].to_numpy(dtype=float)
+    v = study.vcov.loc[pre, pre].to_numpy(dtype=float)
+    wald = float(b @ np.linalg.pinv(v) @ b)
+    k = len(pre)
+    return {"f_stat": wald / k, "df1": k, "df2": study.df,
+            "p_value": float(stats.f.sf(wald / k, k, study.df))}
+
+
+@dataclass
+class Sensitivity:
+    """Relative-magnitudes sensitivity of the post-period average effect.
+
+    Attributes
+    ----------
+    table
+        ``mbar, bias_bound, lower, upper``: the robust confidence interval for each ``mbar``.
+    breakdown
+        Largest ``mbar`` at which the robust interval excludes zero (0 if the estimate is not significant
+        even under parallel trends; inf if the pre-period shows no variation at all; NaN without any
+        pre-period estimate besides the reference).
+    max_pre_violation
+        Largest change per year between adjacent pre-period estimates (the reference counts as 0).
+    estimate, se
+        Post-period average effect and its standard error.
+    """
+
+    table: pd.DataFrame
+    breakdown: float
+    max_pre_violation: float
+    estimate: float
+    se: float
+
+
+def relative_magnitudes(study: EventStudy, mbar: Sequence[float] = (0, 0.25, 0.5, 0.75, 1, 1.5, 2),
+                        alpha: float = 0.05, min_treated: int = 1) -> Sensitivity:
+    """How large a violation of parallel trends would overturn the post-period average effect?
+
+    In the spirit of the relative-magnitudes restriction of Rambachan and Roth (2023): after the reference
+    period, the trend difference may change by at most ``mbar`` times the largest change per year seen
+    between adjacent pre-period estimates. Over ``e - ref`` years the bias of the event-time-``e`` estimate
+    is then at most ``mbar * max_pre * (e - ref)``, and the bias of the post-period average at most
+    ``mbar * max_pre * mean(e - ref)``. The robust interval widens the usual t interval by that bound; the
+    breakdown value is the largest ``mbar`` at which it still excludes zero.
+
+    This is a plug-in version: it treats the estimated pre-period changes as the true ones and does not
+    reproduce Rambachan and Roth's conditional or hybrid inference, so it is a guide, not a test.
+    Pre-period estimates resting on fewer than ``min_treated`` treated districts are ignored.
+    """
+    ref = study.reference
+    table = study.table.set_index("event_time")
+    pre = sorted([*study.pre_events(min_treated), ref])
+    post = [e for e in study.vcov.index if e >= 0]
+    avg = study.post_average(alpha)
+    theta, se = avg["estimate"], avg["se"]
+    q = stats.t.ppf(1 - alpha / 2, study.df)
+    if len(pre) < 2 or not post:
+        delta = float("nan")
+    else:
+        vals = [0.0 if e == ref else float(table.loc[e, "estimate"]) for e in pre]
+        delta = max(abs(vals[k + 1] - vals[k]) / (pre[k + 1] - pre[k]) for k in range(len(pre) - 1))
+    horizon = float(np.mean([e - ref for e in post])) if post else float("nan")
+    rows = []
+    for m in mbar:
+        bound = m * delta * horizon
+        rows.append({"mbar": float(m), "bias_bound": bound, "lower": theta - bound - q * se,
+                     "upper": theta + bound + q * se})
+    if not np.isfinite(delta):
+        breakdown = float("nan")
+    elif abs(theta) <= q * se:
+        breakdown = 0.0
+    elif delta == 0:
+        breakdown = float("inf")
+    else:
+        breakdown = (abs(theta) - q * se) / (delta * horizon)
+    return Sensitivity(pd.DataFrame(rows), float(breakdown), delta, theta, se)
+
+
+def placebo_years(sample: pd.DataFrame, outcome: str, shifts: Sequence[int] = (1, 2),
+                  covariates: Sequence[str] = ()) -> pd.DataFrame:
+    """Fake designation years inside the pre-period: the static TWFE estimate should be near zero.
+
+    For each shift ``s``, only years before each district's real cohort are kept (all years before the
+    earliest cohort for controls) and every cohort is moved ``s`` years earlier.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``shift, fake_years, estimate, se, p_value, mde, n_years``; a shift without at least one year on
+        each side of the fake date has missing values.
+    """
+    first = int(sample["cohort"].dropna().min()) if sample["cohort"].notna().any() else None
+    rows = []
+    for s in shifts:
+        base = {"shift": int(s), "fake_years": "", "estimate": np.nan, "se": np.nan, "p_value": np.nan,
+                "mde": np.nan, "n_years": 0}
+        if first is None:
+            rows.append(base)
+            continue
+        cohort = cohort_array(sample)
+        limit = np.where(np.isnan(cohort), first, cohort)
+        pre = sample.loc[sample["year"].to_numpy() < limit].copy()
+        pre["cohort"] = (pre["cohort"].astype("Float64") - s).astype("Int64")
+        pre = prepare_sample(pre.drop(columns=["treated", "post", "event_time"]))
+        fake = sorted(pre["cohort"].dropna().unique().tolist())
+        ok = pre.loc[pre["treated"] == 1]
+        if ok.empty or not ((ok["post"] == 1).any() and (ok["post"] == 0).any()):
+            rows.append({**base, "fake_years": ", ".join(str(int(f)) for f in fake)})
+            continue
+        # Cohorts left with only fake-post or only fake-pre years identify nothing; drop them.
+        keep_cohorts = [g for g in fake if ((pre["cohort"] == g) & (pre["post"] == 1)).any()
+                        and ((pre["cohort"] == g) & (pre["post"] == 0)).any()]
+        pre = pre.loc[pre["cohort"].isna() | pre["cohort"].isin(keep_cohorts)]
+        did = twfe_did(pre, outcome, covariates)
+        rows.append({"shift": int(s), "fake_years": ", ".join(str(int(f)) for f in keep_cohorts),
+                     "estimate": did.estimate, "se": did.se, "p_value": did.p_value, "mde": did.mde,
+                     "n_years": int(pre["year"].nunique())})
+    return pd.DataFrame(rows)
+
+
+def placebo_outcomes(panel: pd.DataFrame, design: Design, outcomes: Sequence[str] = tuple(PLACEBO_OUTCOMES),
+                     n_permutations: int = 2_000, seed: int = 0, start_year: int | None = None,
+                     end_year: int | None = None) -> pd.DataFrame:
+    """Static TWFE estimates for outcomes the program should not move, with RI p-values and MDEs.
+
+    Run without covariates (the placebo outcomes are the covariates).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome, estimate, se, p_cluster, p_ri, mde, n_treated, n_control``.
+    """
+    plain = Design(design.name, design.cohorts, design.comparison, design.near_miss_n, (),
+                   design.baseline_measure, design.baseline_years, design.ri_lowest_k, design.label)
+    rows = []
+    for k, outcome in enumerate(outcomes):
+        sample = build_sample(panel, outcome, plain, start_year, end_year)
+        did = twfe_did(sample, outcome)
+        ri = randomization_inference(sample, outcome, n_permutations, seed=seed + k)
+        rows.append({"outcome": outcome, "estimate": did.estimate, "se": did.se, "p_cluster": did.p_value,
+                     "p_ri": ri.p_value, "mde": did.mde, "n_treated": did.n_treated,
+                     "n_control": did.n_clusters - did.n_treated})
+    return pd.DataFrame(rows)

@@ -56,7 +56,7 @@ bench: panel
 
 clean:
 	-$(BIN)/alliance-study clean-book
-	rm -rf data/processed/* book/_build .pytest_cache .ruff_cache
+	rm -rf data/processed/* data/processed.v book/_build .pytest_cache .ruff_cache
 
 distclean: clean
 	find data/raw -mindepth 1 -maxdepth 1 ! -name registry.csv ! -name README.md -exec rm -rf {} +

@@ -16,6 +16,13 @@ HEADER = " town,name,drg,grant_name,grant_type," + ",".join(f"pay{y}" for y in Y
 REAL_PATH = "alspur/firsttermschlfinance/data/histpay.csv"
 
 
+
+@pytest.fixture(autouse=True)
+def _excerpts(monkeypatch):
+    """The fixtures are excerpts of the file: not every town, and no closing grantee 998 block."""
+    monkeypatch.setattr(histpay, "TOWN_GRANTEES", range(0))
+    monkeypatch.setattr(histpay, "LAST_GRANTEE", None)
+
 def row(town: int, name: str, drg: str, grant: str, kind: str, pays: dict[int, float]) -> str:
     """One raw line: padded name, four-decimal amounts for every year, trailing empty column."""
     cells = [f"{pays.get(y, 0):.4f}" for y in YEARS]
@@ -118,7 +125,7 @@ def test_non_numeric_payment(write_raw, crosswalk):
 
 def test_duplicate_grantee_grant(write_raw, crosswalk):
     err = _bad(write_raw, crosswalk, GOOD + ROWS[4])
-    assert (err.row, err.column) == (12, "grantee")
+    assert (err.row, err.column) == (12, "town")
     assert "duplicate" in str(err)
 
 

@@ -83,6 +83,8 @@ def build_panel_cmd(
         written = write_outputs(build, out)
     except AllianceStudyError as exc:
         _fail(exc)
+    except OSError as exc:  # a raw file that cannot be read (permissions, I/O): one line, no traceback
+        _fail(OSError(f"cannot read {exc.filename}: {exc.strerror or exc}"))
     panel = build.panel
     console.print(
         f"panel: {len(panel):,} district-years, {panel['district_code'].nunique()} districts, "

@@ -50,3 +50,7 @@ class FetchError(AllianceStudyError):
 
 class ValidationError(AllianceStudyError):
     """A built table failed its schema or a consistency check."""
+
+
+class OutputError(AllianceStudyError):
+    """Build outputs could not be written (permissions, a full disk); the previous outputs are intact."""

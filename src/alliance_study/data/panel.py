@@ -12,16 +12,14 @@ pandera, and returns everything that ``write_outputs`` writes to ``data/processe
 - ``build_report.csv`` / ``build_report.json``: rows read, kept and dropped by reason, and suppressed
   cells by column, for every raw file.
 
-Nothing is written unless validation passes, and files are written to a staging directory first,
-so a failed build leaves ``data/processed/`` as it was.
+Nothing is written unless validation passes; the whole output set is then published at once
+(:mod:`~alliance_study.data.publish`: a versioned folder and an atomic symbolic-link swap), so a failed
+or killed build leaves ``data/processed/`` as it was.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from alliance_study import __version__
+from alliance_study.data.publish import publish
 from alliance_study.data.registry import Registry
 from alliance_study.data.schema import panel_schema, validate_panel
 from alliance_study.data.sources import (
@@ -245,6 +244,66 @@ def assemble(
     return panel.sort_values(KEY, ignore_index=True), assembly
 
 
+def check_families(registry: Registry, families: list[str]) -> None:
+    """Raise naming every family the panel promises that has no file in the registry.
+
+    Without this a registry that lost a whole family would build with that family's columns empty.
+    """
+    missing = [f for f in families if not registry.files(f)]
+    if missing:
+        raise ValidationError(
+            f"the registry has no files for famil"
+            f"{'y' if len(missing) == 1 else 'ies'} {', '.join(missing)}: the panel's columns from "
+            f"{'it' if len(missing) == 1 else 'them'} would be empty; restore the registry rows"
+        )
+
+
+#: District-years whose Alliance portion of ECS is $0 although the district is designated, as the ECS file
+#: (edbot317-source/public-CT-ed-data town_year_ecs_entitlement.csv, alliance_portion) has them. Designation
+#: and money differ (shared/data/README.md: "some designees received no Alliance dollars in their first
+#: years (Enfield FY2023, Thompson FY2018-19)"); reference/alliance_designations.csv notes Plainfield's first
+#: Alliance money in FY2024. Groton (designated FY2018) has a $0 Alliance portion in every year of the file,
+#: and Thompson in FY2018-2024, as transcribed. Any other $0 designee-year, and any Alliance dollars for a
+#: district-year that is not designated, stops the build.
+DESIGNATED_WITHOUT_MONEY: dict[str, tuple[int, ...]] = {
+    "0490011": (2023, 2024),  # Enfield
+    "0590011": tuple(range(2018, 2025)),  # Groton
+    "1090011": (2023,),  # Plainfield
+    "1410011": tuple(range(2018, 2025)),  # Thompson
+}
+
+
+def check_money_against_designations(panel: pd.DataFrame, ecs_files: list[str],
+                                     designation_files: list[str]) -> None:
+    """Raise if Alliance dollars and designations disagree outside :data:`DESIGNATED_WITHOUT_MONEY`.
+
+    Alliance dollars for a district-year that is not designated (never designated, or before its cohort)
+    are an error; so is $0 for a designated district-year not listed as a known exception.
+    """
+    money = panel["alliance_dollars"]
+    designated = panel["alliance_designated"] == 1
+    files = f"{', '.join(ecs_files)} (ECS) and {', '.join(designation_files)} (designations)"
+    paid_undesignated = (money > 0) & ~designated
+    if paid_undesignated.any():
+        r = panel.loc[paid_undesignated].iloc[0]
+        cohort = ("never designated" if pd.isna(r["alliance_cohort"])
+                  else f"designated from FY{r['alliance_cohort']}")
+        raise ValidationError(
+            f"{files} disagree: {r['district_name']} ({r['district_code']}) has Alliance dollars "
+            f"{r['alliance_dollars']:,.0f} in FY{r['year']} but is {cohort}"
+        )
+    known = {(code, y) for code, years in DESIGNATED_WITHOUT_MONEY.items() for y in years}
+    keys = list(zip(panel["district_code"], panel["year"].astype(int), strict=True))
+    unlisted = (money == 0) & designated & ~pd.Series([k in known for k in keys], index=panel.index)
+    if unlisted.any():
+        r = panel.loc[unlisted].iloc[0]
+        raise ValidationError(
+            f"{files} disagree: {r['district_name']} ({r['district_code']}) is designated in FY{r['year']} "
+            "but its Alliance dollars are $0, and it is not a known exception (DESIGNATED_WITHOUT_MONEY in "
+            "alliance_study/data/panel.py)"
+        )
+
+
 def build_panel(registry: Registry, progress: Callable[[str], None] | None = None) -> PanelBuild:
     """Read every source through the registry and build and validate the panel (no writing).
 
@@ -279,6 +338,7 @@ def build_panel(registry: Registry, progress: Callable[[str], None] | None = Non
         if progress is not None:
             progress(name)
 
+    check_families(registry, [directory.FAMILY, designations.FAMILY, *(m.FAMILY for m in SOURCE_MODULES)])
     crosswalk, reports = directory.load(registry)
     tick(directory.FAMILY)
     designation_out = designations.load(registry, crosswalk)
@@ -294,6 +354,8 @@ def build_panel(registry: Registry, progress: Callable[[str], None] | None = Non
         tick(module.FAMILY)
 
     panel, assembly = assemble(crosswalk, outputs, designation_out.district, designations.opportunity_flags)
+    check_money_against_designations(panel, [e.path for e in registry.files(ecs.FAMILY)],
+                                     [e.path for e in registry.files(designations.FAMILY)])
     columns = list(ID_COLUMNS) + list(TREATMENT_COLUMNS)
     for out in outputs:
         # Identifier and treatment columns are documented once, above; sources (ECS) also describe them.
@@ -368,45 +430,47 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     pa_csv.write_csv(table, path, write_options=pa_csv.WriteOptions(quoting_style="needed"))
 
 
-def write_outputs(build: PanelBuild, out_dir: Path) -> list[Path]:
-    """Write every output of a build to ``out_dir`` via a staging directory.
+def _write_files(build: PanelBuild, folder: Path) -> None:
+    """Write every output of ``build`` into ``folder`` (which exists and is empty)."""
+    build.panel.to_parquet(folder / "district_year.parquet", index=False)
+    _write_csv(build.panel, folder / "district_year.csv")
+    _write_csv(build.state, folder / "state_year.csv")
+    for name, frame in sorted(build.extras.items()):
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    _write_csv(build.report_frame(), folder / "build_report.csv")
+    report_json = {
+        "files": [
+            {"family": r.family, "file": r.file, "rows_read": r.rows_read, "rows_kept": r.rows_kept,
+             "dropped": dict(sorted(r.dropped.items())), "suppressed": dict(sorted(r.suppressed.items()))}
+            for r in sorted(build.reports, key=lambda r: (r.family, r.file))
+        ],
+        "panel_assembly": build.assembly,
+        "panel_rows": len(build.panel),
+        "panel_columns": len(build.panel.columns),
+    }
+    (folder / "build_report.json").write_text(json.dumps(report_json, indent=1, sort_keys=True) + "\n")
+    (folder / "datapackage.json").write_text(json.dumps(datapackage(build), indent=1) + "\n")
+    # Re-read the panel so a write that pyarrow accepted but cannot read back never lands.
+    back = pd.read_parquet(folder / "district_year.parquet")
+    if back.shape != build.panel.shape:
+        raise ValidationError("district_year.parquet did not read back with the same shape")
 
-    All files are first written and re-read into a temporary sibling directory; only then are they moved
-    into ``out_dir`` one by one (each move is atomic), so a failure while writing leaves ``out_dir``
-    untouched.
+
+def write_outputs(build: PanelBuild, out_dir: Path) -> list[Path]:
+    """Write every output of a build and publish the whole set at once under ``out_dir``.
+
+    The files are written to a staging folder, which becomes a versioned folder
+    ``<out_dir>.v/<content hash>``; each ``out_dir/<file>`` is a link through ``<out_dir>.v/current``,
+    which is replaced in one atomic rename (:func:`~alliance_study.data.publish.publish`). Readers of
+    ``out_dir/<file>`` see the old set or the new set, never a mixture, and a failure (or kill) at any
+    step leaves the old set in place. A disk or permission error ends in an
+    :class:`~alliance_study.errors.OutputError` naming the path.
+
+    Returns
+    -------
+    list of Path
+        ``out_dir / name`` for every file written, sorted by name.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-staging-", dir=out_dir.parent))
-    try:
-        build.panel.to_parquet(staging / "district_year.parquet", index=False)
-        _write_csv(build.panel, staging / "district_year.csv")
-        _write_csv(build.state, staging / "state_year.csv")
-        for name, frame in sorted(build.extras.items()):
-            frame.to_parquet(staging / f"{name}.parquet", index=False)
-        _write_csv(build.report_frame(), staging / "build_report.csv")
-        report_json = {
-            "files": [
-                {"family": r.family, "file": r.file, "rows_read": r.rows_read, "rows_kept": r.rows_kept,
-                 "dropped": dict(sorted(r.dropped.items())), "suppressed": dict(sorted(r.suppressed.items()))}
-                for r in sorted(build.reports, key=lambda r: (r.family, r.file))
-            ],
-            "panel_assembly": build.assembly,
-            "panel_rows": len(build.panel),
-            "panel_columns": len(build.panel.columns),
-        }
-        (staging / "build_report.json").write_text(json.dumps(report_json, indent=1, sort_keys=True) + "\n")
-        (staging / "datapackage.json").write_text(json.dumps(datapackage(build), indent=1) + "\n")
-        # Re-read the panel so a write that pyarrow accepted but cannot read back never lands.
-        back = pd.read_parquet(staging / "district_year.parquet")
-        if back.shape != build.panel.shape:
-            raise ValidationError("district_year.parquet did not read back with the same shape")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        written = []
-        for f in sorted(staging.iterdir()):
-            target = out_dir / f.name
-            os.replace(f, target)
-            written.append(target)
-        return written
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    names = publish(out_dir, lambda folder: _write_files(build, folder))
+    return [out_dir / name for name in names]

@@ -23,16 +23,15 @@ import pandas as pd
 
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
+    EDSIGHT_TOKENS,
     STATE_CODE,
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
-    check_complete,
+    check_export_end,
     check_unique,
-    check_whole,
     first_true,
-    header_line_of,
     load_with_state_totals,
     parse_code,
     read_export,
@@ -61,10 +60,6 @@ MEASURES = ["chronic_absent_rate", "chronic_absent_count"]
 
 #: First spring year (2018-19) whose export has the ``Student Count`` column.
 FIRST_COUNT_YEAR = 2019
-
-#: Suppression marks in the EdSight exports. An empty cell is not one of them (the exports write ``*``),
-#: so an empty cell in a data row means a damaged or cut row and raises.
-EDSIGHT_TOKENS = frozenset({"*", "N/A"})
 
 #: File-name ending of the state-total exports.
 STATE_FILE_SUFFIX = "_ct.csv"
@@ -134,7 +129,7 @@ def read_absenteeism_file(
     year = year_from_path(display) if year is None else int(year)
     state_file = display.endswith(STATE_FILE_SUFFIX)
     table = read_export(path, display, header_first=("District", "Organization"))
-    header_line = header_line_of(table, path, display)
+    header_line = table.header_line
     required = ["district_name", "chronic_absent_rate"]
     if not state_file:
         required.append("district_code")
@@ -146,7 +141,6 @@ def read_absenteeism_file(
         title_year = spring_year(table.title[0], display, 1)
         if title_year != year:
             raise RawDataError(display, f"title says {title_year}, file name says {year}", row=1)
-    check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
 
     report.rows_read += len(df)
     data_cols = [c for c in df.columns if c != "_line"]
@@ -155,6 +149,7 @@ def read_absenteeism_file(
     df = df[~blank].reset_index(drop=True)
     if df.empty:
         raise RawDataError(display, "no data rows after the header", row=header_line, column=table.columns[0])
+    check_export_end(table, path, display, table.columns[-1])
 
     if "district_code" in df.columns:
         codes = [
@@ -162,6 +157,8 @@ def read_absenteeism_file(
                                  "District Code")
             for c, line in zip(df["district_code"], df["_line"], strict=True)
         ]
+        crosswalk.check_names(codes, df["district_name"].tolist(), df["_line"].tolist(), display,
+                              "District Code")
     else:
         codes = list(crosswalk.codes_for_names(df["district_name"], df["_line"], display, table.columns[0]))
     out = pd.DataFrame({"district_code": pd.Series(codes, dtype=str), "_line": df["_line"]})
@@ -171,8 +168,7 @@ def read_absenteeism_file(
     if "chronic_absent_count" in df.columns:
         count_label = "Chronically Absent | Student Count"
         count = to_number(df, "chronic_absent_count", display, report, lo=0.0, tokens=EDSIGHT_TOKENS,
-                          label=count_label)
-        check_whole(count, df["_line"], display, count_label)
+                          label=count_label, whole=True)
         # A zero count with a positive rate (or the reverse) means the columns are out of step.
         clash = (count == 0) != (out["chronic_absent_rate"] == 0)
         clash &= count.notna() & out["chronic_absent_rate"].notna()

@@ -50,9 +50,15 @@ STATE_CODE = "0000000"
 #: "**" and "-" in the CEDaR CMT/CAPT files). CTData processed files use -9999 / -6666 instead.
 SUPPRESSION_TOKENS: frozenset[str] = frozenset({"*", "N/A", "**", "-", ""})
 
+#: Suppression marks of the EdSight exports proper: ``*`` (small cell) and ``N/A`` (not available). An
+#: empty cell is not one of them (the exports write ``*``), so an empty cell in a data row means a damaged
+#: or cut row and raises.
+EDSIGHT_TOKENS: frozenset[str] = frozenset({"*", "N/A"})
+
 _EXCEL_TEXT = re.compile(r'^="(.*)"$', re.S)
 _SPACES = re.compile(r"\s+")
-_YEAR_LABEL = re.compile(r"(?<!\d)(\d{4})-(\d{2})(?!\d)")
+_YEAR_LABEL = re.compile(r"(?<![0-9])([0-9]{4})-([0-9]{2})(?![0-9])")
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 T = TypeVar("T")
 
@@ -140,6 +146,13 @@ class RawTable:
     rows: list[list[str]]
     lines: list[int]
     title: list[str]
+    #: 1-based line of the header row.
+    header_line: int = 0
+    #: The file ends with an empty line after its last row.
+    ends_blank: bool = False
+    #: An empty line (not even commas) separates the title block from the header: EdSight's own writer.
+    #: Its exports also end with an empty line; copies re-saved by a spreadsheet pad both with commas.
+    empty_separator: bool = False
 
     def frame(self) -> pd.DataFrame:
         """The rows as a string DataFrame with a ``_line`` column (1-based line in the file)."""
@@ -166,13 +179,31 @@ def decode(path: Path, display: str) -> str:
     """Read a raw file as UTF-8 (with or without BOM); raise naming the file on another encoding."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise RawDataError(
             display, f"not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
             "re-export the file as UTF-8", row=line
         ) from exc
+    check_line_endings(text, display)
+    return text
+
+
+def check_line_endings(text: str, display: str) -> None:
+    """Raise if a line ends with a bare carriage return (old Mac line endings, or a damaged CRLF).
+
+    Every export ends its lines with LF or CRLF; a lone CR would make ``csv`` fail or rows merge.
+    """
+    if "\r" not in text:
+        return
+    lone = _LONE_CR.search(text)
+    if lone is not None:
+        line = text.count("\n", 0, lone.start()) + 1
+        raise RawDataError(
+            display, "a line ends with a bare carriage return (CR-only line endings); re-save the file with "
+            "LF or CRLF line endings", row=line
+        )
 
 
 def read_export(
@@ -245,26 +276,11 @@ def _parse_export(
 ) -> RawTable:
     """:func:`parse_export` itself."""
     records = _one_record_per_line(text)
+    ends_blank = _ends_blank(text)
     if records is None:
-        return _read_export_stream(text, display, header_first, max_title_lines)
-    accepted = {normalize_label(h) for h in header_first}
-    before: list[list[str]] = []
-    header: list[str] | None = None
-    header_line = 0
-    for index, record in enumerate(records):
-        if record and normalize_label(record[0]) in accepted:
-            header = record
-            header_line = index + 1
-            break
-        before.append(record)
-        if len(before) > max_title_lines:
-            break
-    if header is None:
-        raise RawDataError(
-            display,
-            f"no header row starting with one of {sorted(accepted)} in the first {max_title_lines} lines",
-            row=1,
-        )
+        return _read_export_stream(text, display, header_first, max_title_lines, ends_blank)
+    header, before, header_line = _find_header(iter(records), lambda n: n, display,
+                                               header_first, max_title_lines)
     labels, title = _labels_and_title(header, before, header_line, display)
     width = len(labels)
     data = records[header_line:]
@@ -292,7 +308,9 @@ def _parse_export(
             else:
                 append(list(map(strip, record)))
     lines = list(range(header_line + 1, header_line + 1 + len(data)))
-    return RawTable(file=display, columns=labels, rows=rows, lines=lines, title=title)
+    return RawTable(file=display, columns=labels, rows=rows, lines=lines, title=title,
+                    header_line=header_line, ends_blank=ends_blank,
+                    empty_separator=any(not record for record in before))
 
 
 def _one_record_per_line(text: str) -> list[list[str]] | None:
@@ -344,35 +362,56 @@ def _labels_and_title(
     return labels, title
 
 
-def _read_export_stream(
-    text: str, display: str, header_first: Iterable[str], max_title_lines: int
-) -> RawTable:
-    """:func:`read_export` record by record, with ``csv.reader``'s line numbers (quoted line breaks)."""
-    reader = csv.reader(io.StringIO(text))
+def _ends_blank(text: str) -> bool:
+    """True if the text ends with an empty line (two line breaks in a row at the very end)."""
+    return text.endswith(("\n\n", "\r\n\r\n", "\n\r\n"))
+
+
+def _find_header(
+    records: Iterator[list[str]], line_of: Callable[[int], int], display: str, header_first: Iterable[str],
+    max_title_lines: int,
+) -> tuple[list[str], list[list[str]], int]:
+    """The header record, the records above it and its 1-based line.
+
+    ``line_of(n)`` gives the line of the ``n``-th record (1-based) just after it was read.
+
+    The header is the first record whose first cell (normalized) is one of ``header_first``, within
+    ``max_title_lines`` lines of the top; raise naming the file otherwise.
+    """
     accepted = {normalize_label(h) for h in header_first}
     before: list[list[str]] = []
-    header: list[str] | None = None
-    header_line = 0
-    for record in reader:
+    for record in records:
         if record and normalize_label(record[0]) in accepted:
-            header = record
-            header_line = reader.line_num
-            break
+            return record, before, line_of(len(before) + 1)
         before.append(record)
         if len(before) > max_title_lines:
             break
-    if header is None:
-        raise RawDataError(
-            display,
-            f"no header row starting with one of {sorted(accepted)} in the first {max_title_lines} lines",
-            row=1,
-        )
+    raise RawDataError(
+        display,
+        f"no header row starting with one of {sorted(accepted)} in the first {max_title_lines} lines",
+        row=1,
+    )
+
+
+def _read_export_stream(
+    text: str, display: str, header_first: Iterable[str], max_title_lines: int, ends_blank: bool
+) -> RawTable:
+    """:func:`read_export` record by record, with ``csv.reader``'s line numbers (quoted line breaks)."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header, before, header_line = _find_header(reader, lambda n: reader.line_num, display, header_first,
+                                                   max_title_lines)
+    except csv.Error as exc:
+        raise RawDataError(display, f"malformed CSV ({exc})", row=reader.line_num + 1) from exc
     labels, title = _labels_and_title(header, before, header_line, display)
     width = len(labels)
     rows: list[list[str]] = []
     lines: list[int] = []
-    for record in reader:
-        line = reader.line_num
+    try:
+        records = list(_numbered(reader))
+    except csv.Error as exc:
+        raise RawDataError(display, f"malformed CSV ({exc})", row=reader.line_num + 1) from exc
+    for line, record in records:
         if len(record) > width:
             extra = [c for c in record[width:] if c.strip()]
             if extra:
@@ -384,7 +423,15 @@ def _read_export_stream(
             record = record + [""] * (width - len(record))
         rows.append([c.strip() for c in record])
         lines.append(line)
-    return RawTable(file=display, columns=labels, rows=rows, lines=lines, title=title)
+    return RawTable(file=display, columns=labels, rows=rows, lines=lines, title=title,
+                    header_line=header_line, ends_blank=ends_blank,
+                    empty_separator=any(not record for record in before))
+
+
+def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """``(line, record)`` pairs of a ``csv.reader`` (the line on which each record ends)."""
+    for record in reader:
+        yield reader.line_num, record
 
 
 def apply_column_map(
@@ -429,6 +476,7 @@ def to_number(
     hi: float | None = None,
     tokens: frozenset[str] = SUPPRESSION_TOKENS,
     label: str | None = None,
+    whole: bool = False,
 ) -> pd.Series:
     """Parse a string column to float; suppression tokens become NaN and are counted.
 
@@ -448,11 +496,14 @@ def to_number(
         Cell values meaning "suppressed or not available".
     label
         Column name to use in errors and the report (defaults to ``column``).
+    whole
+        The column holds counts: a value with a fractional part raises.
 
     Raises
     ------
     RawDataError
-        On a non-numeric value or a value out of bounds, naming the line and column.
+        On a non-numeric or non-finite value (``Inf``, ``NaN``), a decimal comma (``63,6``), a value out
+        of bounds or (with ``whole``) a fractional count, naming the line and column.
     """
     name = label or column
     # Plain Python strings: iterating pandas' Arrow-backed strings cell by cell is several times slower.
@@ -475,7 +526,10 @@ def to_number(
             cells = [cells[k] for k in index.tolist()]
         values = _parse_numbers(cells, suppressed, df, display, name, lo, hi)
     report.suppress(name, int(suppressed.sum()))
-    return pd.Series(values, index=df.index, copy=False)
+    out = pd.Series(values, index=df.index, copy=False)
+    if whole:
+        check_whole(out, df["_line"], display, name)
+    return out
 
 
 def to_numbers(
@@ -488,6 +542,7 @@ def to_numbers(
     hi: float | None = None,
     tokens: frozenset[str] = SUPPRESSION_TOKENS,
     labels: Sequence[str | None] | None = None,
+    whole: bool = False,
 ) -> np.ndarray:
     """:func:`to_number` over several columns that share bounds and tokens: float64, rows x columns.
 
@@ -513,9 +568,16 @@ def to_numbers(
                 counts = suppressed[index].reshape(len(columns), n).sum(axis=1)
     if values is None:
         # Something to report (or unusual cells): column by column, exactly as to_number does.
-        parts = [to_number(df, c, display, report, lo=lo, hi=hi, tokens=tokens, label=lab).to_numpy()
+        parts = [to_number(df, c, display, report, lo=lo, hi=hi, tokens=tokens, label=lab,
+                           whole=whole).to_numpy()
                  for c, lab in zip(columns, labels, strict=True)]
         return np.column_stack(parts) if parts else np.empty((n, 0))
+    if whole:
+        fractional = ~np.isnan(values) & (values != np.round(values))
+        if fractional.any():
+            k, i = (int(v[0]) for v in np.nonzero(fractional))
+            raise RawDataError(display, f"count {values[k, i]} is not a whole number",
+                               row=int(df["_line"].iloc[i]), column=labels[k] or columns[k])
     for c, lab, k in zip(columns, labels, counts.tolist(), strict=True):
         report.suppress(lab or c, int(k))
     return values.T
@@ -552,6 +614,8 @@ def _plain_floats(cells: list[str], flags: list[bool], suppressed: np.ndarray) -
     texts = list(compress(cells, map(operator.not_, flags))) if any_suppressed else cells
     joined = "\x00".join(texts)
     if "," in joined or "$" in joined:
+        if "," in joined and not all(_GROUPED.fullmatch(c) for c in texts if "," in c):
+            return None  # a comma that is not a thousands separator: to_numeric's path raises
         texts = [c.replace(",", "").replace("$", "") for c in texts]
         joined = "\x00".join(texts)
     if _PLAIN_NUMBER.fullmatch(joined) is None:
@@ -584,15 +648,15 @@ def _parse_numbers(
     hi: float | None,
 ) -> np.ndarray:
     """:func:`to_number`'s parse with ``pandas.to_numeric``: raise on a bad cell or a value out of bounds."""
-    cleaned = [None if s else c.replace(",", "").replace("$", "")
-               for c, s in zip(cells, suppressed.tolist(), strict=True)]
+    cleaned = [None if s else _number_text(c) for c, s in zip(cells, suppressed.tolist(), strict=True)]
     values = pd.to_numeric(np.array(cleaned, dtype=object) if cleaned else np.empty(0, dtype=object),
                            errors="coerce")
-    bad = pd.isna(values) & ~suppressed
+    bad = (pd.isna(values) | ~np.isfinite(values)) & ~suppressed
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise RawDataError(
-            display, f"not a number: {cells[i]!r}", row=int(df["_line"].iloc[i]), column=name
+            display, f"not a number: {_excerpt(cells[i])}{_number_hint(cells[i])}",
+            row=int(df["_line"].iloc[i]), column=name
         )
     for bound, word in ((lo, "below"), (hi, "above")):
         if bound is None:
@@ -607,13 +671,60 @@ def _parse_numbers(
     return values.astype("float64")
 
 
+#: A number as the exports print it: ASCII digits, an optional sign, point and exponent; commas only as
+#: thousands separators between groups of exactly three digits ("1,234,567"; never "63,6"), an optional
+#: leading "$". Non-finite spellings (Inf, NaN) and other scripts' digits ("2013\u00b9") are not numbers.
+_NUMBER = re.compile(r"[+-]?\$?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?"
+                     r"|[+-]?\$?\.[0-9]+(?:[eE][+-]?[0-9]+)?")
+_GROUPED = re.compile(r"[+-]?\$?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+
+
+def _number_text(cell: str) -> str | None:
+    """The cell without thousands separators and ``$`` if it is a number as defined by ``_NUMBER``."""
+    if _NUMBER.fullmatch(cell) is None:
+        return None
+    return cell.replace(",", "").replace("$", "")
+
+
+def _number_hint(cell: str) -> str:
+    """Why a cell that looks almost numeric is refused (empty if nothing specific)."""
+    if re.fullmatch(r"[+-]?[0-9]*,[0-9]+", cell):
+        return " (a decimal comma? thousands separators must separate groups of three digits)"
+    if re.fullmatch(r"[+-]?(inf(inity)?|nan)", cell, re.IGNORECASE):
+        return " (not a finite number)"
+    if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in cell):
+        return " (a character that is a digit but not 0-9, e.g. a superscript)"
+    return ""
+
+
+#: Longest cell excerpt quoted in an error message (a damaged row can hold a whole file in one cell).
+EXCERPT_CHARS = 60
+
+
+def _excerpt(cell: str) -> str:
+    """``repr`` of a cell, shortened to :data:`EXCERPT_CHARS` characters."""
+    if len(cell) <= EXCERPT_CHARS:
+        return repr(cell)
+    return repr(cell[:EXCERPT_CHARS]) + f"... ({len(cell)} characters)"
+
+
+def ascii_int(text: str, display: str, line: int | None, column: str) -> int:
+    """``int`` of a cell of ASCII digits; raise naming file, row and column otherwise (``'2013\u00b9'``)."""
+    value = unquote_excel(str(text))
+    if not (value.isascii() and value.isdigit()):
+        raise RawDataError(display, f"not an integer: {_excerpt(value)}{_number_hint(value)}",
+                           row=line, column=column)
+    return int(value)
+
+
 def parse_code(value: str, display: str, line: int, column: str) -> str:
     """Return a 7-digit CSDE code from ``="0640011"``, ``640011`` or ``0640011``; raise otherwise."""
     v = unquote_excel(str(value))
     if v.endswith(".0"):
         v = v[:-2]
-    if not v.isdigit() or len(v) > 7:
-        raise RawDataError(display, f"not a 7-digit district code: {value!r}", row=line, column=column)
+    if not (v.isascii() and v.isdigit()) or len(v) > 7:
+        raise RawDataError(display, f"not a 7-digit district code: {_excerpt(str(value))}", row=line,
+                           column=column)
     v = v.zfill(7)
     if v[-2:] not in ENTITY_TYPES:
         raise RawDataError(
@@ -634,15 +745,95 @@ def town_district_code(town_code: int) -> str:
     return f"{int(town_code):03d}0011"
 
 
-def spring_year(label: str, display: str, line: int | None = None) -> int:
-    """Spring year of a school-year label: ``'2012-13'`` -> 2013. Raises if no label is found."""
-    match = _YEAR_LABEL.search(label)
+def spring_year(
+    label: str, display: str, line: int | None = None, column: str | None = None, *, exact: bool = False
+) -> int:
+    """Spring year of a school-year label: ``'2012-13'`` -> 2013. Raises if no label is found.
+
+    With ``exact`` the whole label must be the school year (a cell, not a title): ``'2012-13\u00b9'``
+    raises. Errors name ``line`` and ``column`` when given.
+    """
+    match = _YEAR_LABEL.fullmatch(label.strip()) if exact else _YEAR_LABEL.search(label)
     if not match:
-        raise RawDataError(display, f"no school year like 2012-13 in {label!r}", row=line)
+        raise RawDataError(display, f"no school year like 2012-13 in {_excerpt(label)}{_number_hint(label)}",
+                           row=line, column=column)
     start, end2 = int(match.group(1)), int(match.group(2))
     if (start + 1) % 100 != end2:
-        raise RawDataError(display, f"inconsistent school year {match.group(0)!r}", row=line)
+        raise RawDataError(display, f"inconsistent school year {match.group(0)!r}", row=line, column=column)
     return start + 1
+
+
+def check_year_coverage(
+    years: Sequence[int],
+    lines: Sequence[int],
+    display: str,
+    column: str,
+    *,
+    entities: Sequence[object] | None = None,
+    known_gaps: Iterable[int] = (),
+    min_share: float = 0.5,
+    every_year: Iterable[object] | None = None,
+) -> None:
+    """Raise if a keyed file's years do not cover what the file promises.
+
+    A file keyed by year (one row per entity and year) covers a run of years. Three checks catch a
+    mistyped year (2003 for 2013) and rows lost from a year:
+
+    - every year has at least ``min_share`` of the median year's rows (a stray year has a handful);
+    - the years form an unbroken run, apart from ``known_gaps`` (years the source is known to lack);
+    - with ``entities``, each entity has a row in every year between its first and its last;
+    - with ``every_year`` (and ``entities``), each year has a row for each of these entities.
+
+    Errors name the first row of the offending year (or entity) and ``column``, the file's own label of
+    the year column.
+    """
+    ys = np.asarray(years, dtype=np.int64)
+    if not len(ys):
+        return
+    ln = np.asarray(lines, dtype=np.int64)
+    distinct, first, counts = np.unique(ys, return_index=True, return_counts=True)
+    median = float(np.median(counts))
+    for y, i, k in zip(distinct.tolist(), first.tolist(), counts.tolist(), strict=True):
+        if k < min_share * median:
+            raise RawDataError(
+                display, f"year {y} has {k} row(s) where the file's years have a median of {median:g}: "
+                "a mistyped year, or rows lost?", row=int(ln[i]), column=column,
+            )
+    gaps = sorted(set(range(int(distinct[0]), int(distinct[-1]) + 1)) - set(distinct.tolist())
+                  - set(known_gaps))
+    if gaps:
+        after = int(distinct[np.searchsorted(distinct, gaps[0])])
+        i = int(first[np.searchsorted(distinct, after)])
+        raise RawDataError(
+            display, f"no rows for year {gaps[0]} though the file covers {distinct[0]}-{distinct[-1]}",
+            row=int(ln[i]), column=column,
+        )
+    if entities is None:
+        return
+    frame = pd.DataFrame({"e": list(entities), "y": ys, "line": ln})
+    if every_year is not None:
+        wanted = set(every_year)
+        for y, i in zip(distinct.tolist(), first.tolist(), strict=True):
+            absent = sorted(wanted - set(frame.loc[frame["y"] == y, "e"].tolist()))
+            if absent:
+                raise RawDataError(
+                    display, f"year {y} has no row for {absent[:5]} ({len(absent)} missing; every year must "
+                    f"list all {len(wanted)}): rows lost or a mistyped year?", row=int(ln[i]), column=column,
+                )
+    span = frame.groupby("e", sort=True)["y"].agg(["min", "max", "nunique"])
+    expected = span["max"] - span["min"] + 1 - span.apply(
+        lambda r: sum(r["min"] < g < r["max"] for g in known_gaps), axis=1) if len(span) else span["max"]
+    short = span.index[(span["nunique"] < expected).to_numpy()]
+    if len(short):
+        entity = short[0]
+        have = set(frame.loc[frame["e"] == entity, "y"].tolist())
+        lo, hi = int(span.loc[entity, "min"]), int(span.loc[entity, "max"])
+        missing = [y for y in range(lo, hi + 1) if y not in have and y not in set(known_gaps)]
+        later = frame[(frame["e"] == entity) & (frame["y"] > missing[0])]
+        raise RawDataError(
+            display, f"{entity} has no row for year {missing[0]} though it has rows for {lo}-{hi}: "
+            "a mistyped year?", row=int(later["line"].iloc[0]), column=column,
+        )
 
 
 def year_span(years: Iterable[int]) -> str:
@@ -687,6 +878,73 @@ def check_complete(path: Path, display: str, last_line: int, column: str | None 
     if not path.read_bytes().endswith(b"\n"):
         raise RawDataError(display, "file ends without a line break: the last row looks cut off",
                            row=last_line, column=column)
+
+
+def check_export_end(table: RawTable, path: Path, display: str, column: str | None = None) -> None:
+    """Raise if an export does not end the way a whole export ends (errors name ``column``, by default
+    the last one, where a cut row ends).
+
+    Every file must end with a line break (else the last row was cut mid-row). An EdSight export whose
+    title block is separated from the header by an empty line (EdSight's own writer) also ends with an
+    empty line after its last row (every such file in the registry does); a file cut at a line boundary
+    has lost it.
+    """
+    last_line = table.lines[-1] if table.lines else table.header_line
+    column = column or (table.columns[-1] if table.columns else None)
+    check_complete(path, display, last_line, column)
+    if table.title and table.empty_separator and not table.ends_blank:
+        raise RawDataError(
+            display, "the export has a title block but does not end with the empty line EdSight exports "
+            "end with: the file looks cut short at a line boundary", row=last_line, column=column,
+        )
+
+
+#: Drop reasons of :func:`classify_rows`.
+BLANK_LINE = "blank line"
+NOTE_LINE = "note line (text in the first cell only)"
+
+
+def classify_rows(
+    rows: Sequence[Sequence[str]],
+    lines: Sequence[int],
+    display: str,
+    report: SourceReport,
+    labels: Sequence[str],
+    *,
+    is_name: Callable[[str], bool] | None = None,
+) -> list[int]:
+    """Positions of the data rows; blank lines and trailing note lines are counted as dropped.
+
+    A note line has text in its first cell only. Notes are told from damaged data rows by position and
+    shape: notes follow the data (a footnote block), so a first-cell-only row with data rows after it is
+    a damaged data row, as is one whose text is a district name (``is_name``). Both raise naming the row
+    and the first blank column, never drop silently.
+    """
+    kept: list[int] = []
+    notes: list[int] = []
+    n_blank = 0
+    for i, row in enumerate(rows):
+        if not any(row):
+            n_blank += 1
+        elif row[0] and not any(row[1:]):
+            if is_name is not None and is_name(row[0]):
+                raise RawDataError(
+                    display, f"{_excerpt(row[0])} names a district but every other cell is blank: a damaged "
+                    "data row", row=int(lines[i]), column=labels[1] if len(labels) > 1 else None,
+                )
+            notes.append(i)
+        else:
+            if notes:
+                j = notes[0]
+                raise RawDataError(
+                    display, f"a row with text in its first cell only ({_excerpt(rows[j][0])}) comes before "
+                    f"data rows (next at row {lines[i]}): a damaged data row, not a note",
+                    row=int(lines[j]), column=labels[1] if len(labels) > 1 else None,
+                )
+            kept.append(i)
+    report.drop(BLANK_LINE, n_blank)
+    report.drop(NOTE_LINE, len(notes))
+    return kept
 
 
 def first_true(mask: pd.Series) -> int:
@@ -764,27 +1022,106 @@ def load_with_state_totals(
     family: str,
     read_file: Callable[[Path, str, SourceReport], pd.DataFrame],
     columns: Sequence[ColumnSpec],
+    coverage_column: str = "District",
 ) -> SourceOutput:
     """Read every file of ``family`` and split the rows into districts and state totals (``0000000``).
 
     ``read_file(path, display, report)`` returns one file's rows with ``district_code`` and ``year``.
-    Both tables are sorted and checked to be unique on their keys across all files.
+    Both tables are sorted and checked to be unique on their keys across all files, and each year's file
+    must list the districts of the years around it (:func:`check_district_coverage`; errors name
+    ``coverage_column``).
     """
     frames: list[pd.DataFrame] = []
     reports: list[SourceReport] = []
+    files: dict[int, FileRows] = {}
     for entry in registry.files(family):
         report = SourceReport(family, entry.path)
-        frames.append(read_file(registry.verified_path(entry), entry.path, report))
+        path = registry.verified_path(entry)
+        frame = read_file(path, entry.path, report)
+        frames.append(frame)
         reports.append(report)
+        if (frame["district_code"] != STATE_CODE).any():
+            files[int(frame["year"].iloc[0])] = FileRows(entry.path, _line_count(path), coverage_column)
     if not frames:
         raise RawDataError("registry", f"no files registered for family {family!r}")
     rows = pd.concat(frames, ignore_index=True)
     is_state = rows["district_code"] == STATE_CODE
     district = rows[~is_state].sort_values(["district_code", "year"], ignore_index=True)
     check_unique(district, ["district_code", "year"], f"{family} (all files)")
+    check_district_coverage(district, files)
     state = rows[is_state].drop(columns="district_code").sort_values("year", ignore_index=True)
     check_unique(state, ["year"], f"{family} state totals (all files)")
     return SourceOutput(family, district=district, state=state, reports=reports, columns=list(columns))
+
+
+#: Districts a year's file may lack although the files of the years around it list them: closures, and
+#: districts a source could not report one year. The registry's files lack at most 3 (graduation 2024;
+#: SEDA 2022); a file cut short at a line boundary lacks many more.
+MAX_DISTRICTS_LOST = 5
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """Where a year's district rows came from: the file, its last line and its key column's label."""
+
+    file: str
+    last_line: int
+    column: str
+
+
+def check_district_coverage(
+    district: pd.DataFrame, files: Mapping[int, FileRows], *, tolerance: int = MAX_DISTRICTS_LOST,
+    groups: Sequence[str] = (),
+) -> None:
+    """Raise if a year's file lacks districts that the neighbouring years' files list.
+
+    For each year whose previous and next years are present, the districts in both neighbours but not in
+    the year are counted; for the last year, the districts in both previous years. More than
+    ``tolerance`` means rows were lost (a file cut at a line boundary keeps its line break). ``groups``
+    are further key columns (for example the file kind) checked separately. The error names the year's
+    file, its last line and key column.
+    """
+    if district.empty:
+        return
+    keyed = district.groupby(list(groups), sort=True) if groups else [((), district)]
+    for _, frame in keyed:
+        by_year = {int(y): set(g) for y, g in frame.groupby("year")["district_code"]}
+        years = sorted(by_year)
+        for k, y in enumerate(years):
+            if 0 < k < len(years) - 1 and years[k - 1] == y - 1 and years[k + 1] == y + 1:
+                expected = by_year[y - 1] & by_year[y + 1]
+            elif k == len(years) - 1 and k >= 2 and years[k - 2] == y - 2 and years[k - 1] == y - 1:
+                expected = by_year[y - 1] & by_year[y - 2]
+            else:
+                continue
+            lost = sorted(expected - by_year[y])
+            if len(lost) > tolerance and y in files:
+                where = files[y]
+                raise RawDataError(
+                    where.file, f"{len(lost)} districts listed in the files of the years around {y} are "
+                    f"missing here (for example {lost[:3]}): the file looks cut short (rows lost)",
+                    row=where.last_line, column=where.column,
+                )
+
+
+def _line_count(path: Path) -> int:
+    """Number of lines of a file (its last line's number)."""
+    data = path.read_bytes()
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def exact_sums(*columns: np.ndarray) -> bool:
+    """True if the non-NaN values are whole numbers small enough that every sum of them is exact.
+
+    Then any order of addition gives the same float64 sums, so a vectorized sum equals pandas' (which adds
+    group members in its own order); readers fall back to pandas otherwise.
+    """
+    for values in columns:
+        finite = values[~np.isnan(values)]
+        if not (np.isfinite(finite).all() and (finite == np.round(finite)).all()
+                and np.abs(finite).sum() < 2.0 ** 52):
+            return False
+    return True
 
 
 def check_whole(values: pd.Series, lines: pd.Series, display: str, column: str) -> None:

@@ -24,6 +24,7 @@ from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
+    ascii_int,
     check_unique,
     read_csv_header,
     read_strict_csv,
@@ -169,10 +170,7 @@ def _read_rows(reader, display: str, crosswalk: Crosswalk, report: SourceReport)
 
 def _int_cell(value: object, display: str, line: int, column: str) -> int:
     """Parse an integer cell; raise naming file, line and column otherwise."""
-    text = str(value).strip()
-    if not text.isdigit():
-        raise RawDataError(display, f"not an integer: {text!r}", row=int(line), column=column)
-    return int(text)
+    return ascii_int(str(value).strip(), display, int(line), column)
 
 
 def opportunity_flags(years: Iterable[int], district_codes: Iterable[str] | None = None) -> pd.DataFrame:

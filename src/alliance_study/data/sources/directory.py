@@ -10,6 +10,7 @@ An unknown name or code raises :class:`~alliance_study.errors.RawDataError`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -23,6 +24,7 @@ from alliance_study.data.sources.common import (
     decode,
     entity_type,
     parse_code,
+    town_district_code,
 )
 from alliance_study.errors import RawDataError
 
@@ -94,6 +96,13 @@ NAME_ALIASES: dict[str, str] = {
     "Highville Mustard Seed Charter School District": "2860013",
     # Staffing 2014-15, 2015-16: the agency renamed Department of Aging and Disability Services in 2019.
     "Department of Rehabilitation Services": "3510015",
+}
+
+#: (raw name, code) pairs where a file names a district by another district's name, with the reason.
+#: :meth:`Crosswalk.check_names` accepts exactly these.
+NAME_CODE_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("Elm City College Preparatory School", "2890013"): "the CEDaR CMT/CAPT files (sgaul/testscores) name "
+    "district 289, Elm City College Preparatory School District, after its school (2810013 in older exports)",
 }
 
 _DROP_WORDS = re.compile(r"\b(inc|the)\b")
@@ -170,6 +179,54 @@ class Crosswalk:
             i = int(codes.isna().to_numpy().nonzero()[0][0])
             self.code_for_name(str(names.iloc[i]), display, int(lines.iloc[i]), column)
         return codes.astype(str)
+
+    def is_district_name(self, text: str) -> bool:
+        """True if ``text`` is the name of a known district (or the state) under :func:`name_key`."""
+        return name_key(text) in self.names
+
+    def check_names(
+        self, codes: Sequence[str], names: Sequence[str], lines: Sequence[int], display: str, column: str
+    ) -> None:
+        """Raise if a row's name is a known district other than the one its code names.
+
+        Where a file carries both a code and a name, the two must agree: two districts' codes swapped
+        would otherwise swap their values silently. A name the crosswalk does not know (a spelling not
+        yet in :data:`NAME_ALIASES`) is not an error here; the code is the key.
+        """
+        lookup = self.names
+        cache: dict[str, str | None] = {}
+        for code, name, line in zip(codes, names, lines, strict=True):
+            if name not in cache:
+                cache[name] = lookup.get(name_key(name))
+            named = cache[name]
+            if named is not None and named != code and (name, code) not in NAME_CODE_EXCEPTIONS:
+                raise RawDataError(
+                    display,
+                    f"the name {name!r} is district {named} in the Education Directory, but the row's code "
+                    f"is {code}: code and name disagree (codes swapped?)",
+                    row=int(line), column=column,
+                )
+
+    def check_town_names(
+        self, town_codes: Sequence[int], names: Sequence[str], lines: Sequence[int], display: str, column: str
+    ) -> None:
+        """Raise if a row's town name is the town of another local district than its town code's.
+
+        Town-keyed files (ECS, grant payments) carry a town code and a town name; two towns' codes
+        swapped would swap their money silently. ``"<town> School District"`` is looked up like any
+        district name; a town without a local district of that name (a regional-district member) is not
+        checked.
+        """
+        cache: dict[str, str | None] = {}
+        for code, name, line in zip(town_codes, names, lines, strict=True):
+            if name not in cache:
+                cache[name] = self.names.get(name_key(f"{name.strip()} School District"))
+            named = cache[name]
+            if named is not None and named != town_district_code(int(code)):
+                raise RawDataError(
+                    display, f"town code {int(code)} is not the town {name.strip()!r} (whose local district "
+                    f"is {named}): code and name disagree (codes swapped?)", row=int(line), column=column,
+                )
 
     @cached_property
     def _codes_by_prefix(self) -> dict[str, list[str]]:

@@ -37,6 +37,7 @@ from alliance_study.data.sources.common import (
     SourceReport,
     apply_column_map,
     check_unique,
+    check_year_coverage,
     read_export,
     to_number,
     town_district_code,
@@ -67,6 +68,10 @@ MONEY = ["ecs_entitlement", "alliance_dollars", "ecs_non_alliance", "ecs_educati
 #: First fiscal year of the Alliance District program (CGS 10-262u; first grants FY2013). Earlier rows
 #: have blank Alliance / non-Alliance cells, which mean "no split yet", not "unknown".
 ALLIANCE_FIRST_FY = 2013
+
+#: Town codes every fiscal year of the file lists (all 169 Connecticut towns). (Unit tests of excerpts
+#: set it to an empty range.)
+EVERY_TOWN: range = range(1, 170)
 
 #: First fiscal year with an Education Diversity portion in the file (FY2024); blank before.
 EDUCATION_DIVERSITY_FIRST_FY = 2024
@@ -221,7 +226,12 @@ def read_ecs_file(path: Path, display: str, crosswalk: Crosswalk, report: Source
     if not path.read_bytes().endswith(b"\n"):
         # The file ends with a line break; without one the last value may be cut mid-number.
         raise RawDataError(display, "file ends without a line break: the last row looks cut off",
-                           row=int(df["_line"].iloc[-1]))
+                           row=int(df["_line"].iloc[-1]), column=table.columns[-1])
+    # Every town has exactly one row in every fiscal year the file covers, under its own name.
+    check_year_coverage(df["year"].to_numpy(), df["_line"].to_numpy(), display, RAW_LABEL["year"],
+                        entities=df["town_code"].tolist(), every_year=EVERY_TOWN)
+    crosswalk.check_town_names(df["town_code"].tolist(), df["town"].tolist(), df["_line"].tolist(), display,
+                               "town")
     local = df["town_code"].map(town_district_code)
     has_local = local.isin(crosswalk.codes)
     df["district_code"] = local.where(has_local).astype("string")

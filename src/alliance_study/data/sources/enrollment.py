@@ -52,14 +52,13 @@ from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
+    check_export_end,
     check_unique,
-    decode,
     mapped_columns,
-    normalize_label,
     parse_code,
     read_export,
     spring_year,
-    to_number,
+    to_numbers,
     unquote_excel,
     year_from_path,
 )
@@ -197,14 +196,6 @@ def parse_file_name(display: str) -> tuple[int, str]:
     return year_from_path(display), match.group("kind")
 
 
-def _header_line(text: str) -> int | None:
-    """1-based line of the ``"District",...`` header (for errors about a file with no data rows)."""
-    for i, line in enumerate(text.splitlines(), start=1):
-        if normalize_label(line.split(",", 1)[0].strip().strip('"')) == "District":
-            return i
-    return None
-
-
 def read_enrollment_file(
     path: Path, display: str, crosswalk: Crosswalk, report: SourceReport
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -244,7 +235,7 @@ def read_enrollment_file(
     title_year = spring_year(" ".join(table.title), display, line=1)
     if title_year != year:
         raise RawDataError(display, f"title says spring year {title_year}, file name says {year}", row=1)
-    header_line = table.lines[0] - 1 if table.lines else _header_line(decode(path, display))
+    header_line = table.header_line
     column_map = COLUMN_MAPS[kind]
     # Plain Python lists of the mapped columns (per-cell work through pandas' Arrow-backed strings is slow).
     columns = mapped_columns(table, column_map, display, ["district_name", "district_code"], header_line)
@@ -280,6 +271,9 @@ def read_enrollment_file(
             if parsed not in known:
                 crosswalk.check_code(parsed, display, int(line), "District Code")
             resolved.append(parsed)
+    coded = [i for i, code in enumerate(codes) if code]
+    crosswalk.check_names([resolved[i] for i in coded], [names[i] for i in coded], [lines[i] for i in coded],
+                          display, "District Code")
     values = _parse_counts(columns, counts, lines, display, report, labels)
     n_state = is_state.count(True)
     if n_state == 0:
@@ -292,6 +286,7 @@ def read_enrollment_file(
             display, f"repeated {STATE_ROW_NAME!r} row",
             row=int([line for line, s in zip(lines, is_state, strict=True) if s][1]), column="District",
         )
+    check_export_end(table, path, display)
     line_array = np.asarray(lines, dtype="int64")
     # Fast checks first; the shared checks then raise their usual errors.
     if len(set(resolved)) < len(resolved):
@@ -324,31 +319,10 @@ def _parse_counts(
     columns: dict[str, list[str]], counts: tuple[str, ...], lines: list[int], display: str,
     report: SourceReport, labels: dict[str, str],
 ) -> np.ndarray:
-    """The count columns parsed as by :func:`to_number` (rows x counts, float64, NaN = suppressed).
-
-    All columns are parsed in one go; when any cell is not a number or is negative, :func:`to_number` is
-    run column by column instead, so that it raises its usual error (file, line, column).
-    """
-    n = len(lines)
-    cells = [v for col in counts for v in columns[col]]
-    joined = "\x00".join(cells)
-    # unquote_excel, which only strips the cells that are not ``="..."``.
-    cells = [unquote_excel(v) for v in cells] if '="' in joined else list(map(str.strip, cells))
-    suppressed = np.fromiter(map(SUPPRESSION.__contains__, cells), dtype=bool, count=len(cells))
-    if "," in joined or "$" in joined:
-        cells = [c.replace(",", "").replace("$", "") for c in cells]
-    cleaned = np.array(cells, dtype=object)
-    cleaned[suppressed] = None
-    parsed = pd.to_numeric(cleaned, errors="coerce").astype("float64")
-    if ((np.isnan(parsed) & ~suppressed) | (parsed < 0)).any():
-        df = pd.DataFrame({**{col: pd.Series(columns[col], dtype=object) for col in counts}, "_line": lines})
-        return np.column_stack([
-            to_number(df, col, display, report, lo=0, tokens=SUPPRESSION, label=labels.get(col, col))
-            for col in counts
-        ])
-    for j, col in enumerate(counts):
-        report.suppress(labels.get(col, col), int(suppressed[j * n:(j + 1) * n].sum()))
-    return parsed.reshape(len(counts), n).T
+    """The count columns parsed by :func:`to_numbers` (rows x counts, float64, NaN = suppressed)."""
+    df = pd.DataFrame({**{col: pd.Series(columns[col], dtype=object) for col in counts}, "_line": lines})
+    return to_numbers(df, list(counts), display, report, lo=0, tokens=SUPPRESSION,
+                      labels=[labels.get(col, col) for col in counts], whole=True)
 
 
 def _totals_disagree(values: np.ndarray) -> bool:

@@ -45,15 +45,16 @@ import pandas as pd
 
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
+    EDSIGHT_TOKENS,
     STATE_CODE,
     ColumnSpec,
     RawTable,
     SourceOutput,
     SourceReport,
-    check_complete,
+    check_export_end,
     check_unique,
     decode,
-    header_line_of,
+    exact_sums,
     kept_labels,
     parse_export,
     read_export,
@@ -135,8 +136,6 @@ UNCODED_DISTRICTS: frozenset[str] = frozenset({"Cross Cultural Academy District"
 UNCODED_REASON = "closed charter school with no district code in the crosswalk (UNCODED_DISTRICTS)"
 BLANK_REASON = "blank line"
 
-#: Suppression marks: "N/A" (not available), "*" (small cell). A blank cell in a data row means a cut row.
-EDSIGHT_TOKENS = frozenset({"*", "N/A"})
 
 #: Components must add up to the total, except for rounding: a gap raises only when it exceeds BOTH this
 #: many dollars and this share of the total (the published files add up exactly).
@@ -321,7 +320,7 @@ def read_expenditure_file(
     first_label = "District" if kind == "annual" else "Type"
     table = _read_repaired(path, display, (first_label,))
     _check_title(table, kind, year, display)
-    header_line = header_line_of(table, path, display)
+    header_line = table.header_line
     keep = _kept_columns(table, column_map, display, header_line)
     filled = _filled_rows(table, keep, report, display, header_line)
     position = {name: table.columns.index(raw) for raw, name in keep.items()}
@@ -358,7 +357,7 @@ def read_expenditure_file(
             for col, v in values.items():
                 check[col] = v
             _check_sum(check, "exp_total", EXP_COMPONENTS, display, labels["exp_total"])
-    check_complete(path, display, int(table.lines[-1]))
+    check_export_end(table, path, display)
     report.rows_kept += len(rows)
     report.check()
     order = sorted(range(len(codes)), key=codes.__getitem__)
@@ -394,7 +393,7 @@ def read_state_long_file(
     year = year_from_path(display) if year is None else year
     table = read_export(path, display, header_first=("District",))
     _check_title(table, "annual", year, display)
-    header_line = header_line_of(table, path, display)
+    header_line = table.header_line
     keep = _kept_columns(table, STATE_LONG_COLUMN_MAP, display, header_line)
     filled = _filled_rows(table, keep, report, display, header_line)
     position = {name: table.columns.index(raw) for raw, name in keep.items()}
@@ -448,27 +447,13 @@ def read_state_long_file(
         wide = long.set_index("measure")["amount"].reindex(EXP_MEASURES).to_frame().T.reset_index(drop=True)
         wide["_line"] = int(lines[i_total])
         _check_sum(wide, "exp_total", EXP_COMPONENTS, display, "Total")
-    check_complete(path, display, int(table.lines[-1]))
+    check_export_end(table, path, display)
     report.rows_kept += len(filled)
     report.check()
     wide = pd.DataFrame({"district_code": [STATE_CODE], "year": np.array([year], dtype=np.int64),
                          **{m: values[k:k + 1] for k, m in enumerate(EXP_MEASURES)}})
     wide.columns.name = "measure"
     return wide
-
-
-def _exact_sums(*columns: np.ndarray) -> bool:
-    """True if the non-NaN values are whole numbers small enough that every sum of them is exact.
-
-    Then the order in which the components are added does not matter (the published amounts are whole
-    dollars); otherwise :func:`sum_checks` adds them as pandas does.
-    """
-    for values in columns:
-        finite = values[~np.isnan(values)]
-        if not (np.isfinite(finite).all() and (finite == np.round(finite)).all()
-                and np.abs(finite).sum() < 2.0 ** 52):
-            return False
-    return True
 
 
 def _nan_skipping(values: np.ndarray, reduce) -> float:
@@ -482,7 +467,7 @@ def sum_checks(frame: pd.DataFrame, kind: str, display: str) -> dict:
     total, components = ("exp_total", EXP_COMPONENTS) if kind == "annual" else ("ppe_total", PPE_COMPONENTS)
     totals = frame[total].to_numpy(dtype=np.float64)
     parts = [frame[c].to_numpy(dtype=np.float64) for c in components]
-    if not _exact_sums(totals, *parts):
+    if not exact_sums(totals, *parts):
         return _sum_checks_pandas(frame, kind, display)
     summed = np.zeros(len(frame))
     for v in parts:

@@ -31,16 +31,16 @@ import pandas as pd
 
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
+    EDSIGHT_TOKENS,
     STATE_CODE,
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
-    check_complete,
+    check_export_end,
     check_unique,
     check_whole,
     first_true,
-    header_line_of,
     load_with_state_totals,
     parse_code,
     read_export,
@@ -84,9 +84,6 @@ EDSIGHT_LABELS = {
 TRANSCRIBED_LABELS = {"grad_cohort": "cohort_count", "grad_count": "graduation_count",
                       "grad_rate": "graduation_rate"}
 
-#: Suppression marks in the EdSight exports. An empty cell is not one of them (the exports write ``*``),
-#: so an empty cell in a data row means a damaged or cut row and raises.
-EDSIGHT_TOKENS = frozenset({"*", "N/A"})
 
 #: The edbot317 transcriptions leave suppressed cells blank (shared/data/MANIFEST.csv notes).
 TRANSCRIBED_TOKENS = frozenset({""})
@@ -169,7 +166,7 @@ def read_grad_file(
     """
     year = year_from_path(display) if year is None else int(year)
     table = read_export(path, display, header_first=("District",))
-    header_line = header_line_of(table, path, display)
+    header_line = table.header_line
     df = apply_column_map(table.frame(), COLUMN_MAP, display, required=["district_name", *MEASURES],
                           header_line=header_line)
     transcribed = "fiscal_year" in df.columns
@@ -182,7 +179,6 @@ def read_grad_file(
         title_year = spring_year(table.title[0], display, 1)
         if title_year != year:
             raise RawDataError(display, f"title says {title_year}, file name says {year}", row=1)
-    check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
 
     report.rows_read += len(df)
     data_cols = [c for c in df.columns if c != "_line"]
@@ -191,6 +187,7 @@ def read_grad_file(
     df = df[~blank].reset_index(drop=True)
     if df.empty:
         raise RawDataError(display, "no data rows after the header", row=header_line, column=table.columns[0])
+    check_export_end(table, path, display, table.columns[-1])
 
     tokens = TRANSCRIBED_TOKENS if transcribed else EDSIGHT_TOKENS
     if "district_code" in df.columns:

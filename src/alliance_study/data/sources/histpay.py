@@ -314,12 +314,7 @@ def read_histpay_file(path: Path, display: str, crosswalk: Crosswalk, report: So
     frame = table.frame()
 
     grantee_value = to_number(frame, raw_label["grantee"], display, report, lo=1, tokens=frozenset(),
-                              label="town")
-    frac = (grantee_value != np.floor(grantee_value)).to_numpy()
-    if frac.any():
-        i = int(np.flatnonzero(frac)[0])
-        raise RawDataError(display, f"grantee number {grantee_value.iloc[i]} is not whole",
-                           row=int(lines[i]), column="town")
+                              label="town", whole=True)
     # pandas' cast (not numpy's): an infinite number raises rather than wrapping around.
     grantee = grantee_value.astype("int64").to_numpy()
     # read_export strips every cell (with the whitespace set that str.strip in pandas also uses).
@@ -337,8 +332,9 @@ def read_histpay_file(path: Path, display: str, crosswalk: Crosswalk, report: So
     grantees = grantee.tolist()
     keys = list(zip(grantees, text["grant_name"], text["grant_type"], strict=True))
     if len(set(keys)) != len(keys):
-        check_unique(pd.DataFrame({"_line": np.array(lines, dtype=np.int64), "grantee": grantee, **text}),
-                     ["grantee", "grant_name", "grant_type"], display)
+        # Keyed by the file's own labels, so the error names the column as the file does.
+        check_unique(pd.DataFrame({"_line": np.array(lines, dtype=np.int64), "town": grantee, **text}),
+                     ["town", "grant_name", "grant_type"], display)
     named = Counter(number for number, _ in dict.fromkeys(zip(grantees, text["grantee_name"], strict=True)))
     renamed = sorted(number for number, k in named.items() if k > 1)
     if renamed:
@@ -355,7 +351,8 @@ def read_histpay_file(path: Path, display: str, crosswalk: Crosswalk, report: So
     if not path.read_bytes().endswith(b"\n"):
         # The file ends with a line break; without one the last value may be cut mid-number.
         raise RawDataError(display, "file ends without a line break: the last row looks cut off",
-                           row=int(lines[-1]))
+                           row=int(lines[-1]), column=table.columns[-1])
+    _check_shape(grantees, text["grantee_name"], lines, display, crosswalk)
     # The first row of each grantee, in order (later rows overwrite with earlier indices going backwards).
     firsts = sorted(dict(zip(reversed(grantees), range(len(grantees) - 1, -1, -1), strict=True)).values())
     mapping = _map_grantees(pd.DataFrame({"grantee": grantee[firsts],
@@ -480,3 +477,28 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
     check_unique(district, ["district_code", "year"], "histpay (district table)")
     return SourceOutput(FAMILY, district=district, state=state_table(long), extra={"histpay_long": long},
                         reports=reports, columns=list(COLUMNS))
+
+
+#: The file lists grantees by number: towns 1-169 (every town receives grants every year), then other
+#: grantees, and closes with grantee 998 ("Towns Not Included"), as alspur/firsttermschlfinance has it.
+#: (Unit tests of excerpts set these to an empty range and None.)
+TOWN_GRANTEES: range = range(1, 170)
+LAST_GRANTEE: int | None = 998
+
+
+def _check_shape(grantees: list[int], names: list[str], lines: list[int], display: str,
+                 crosswalk: Crosswalk) -> None:
+    """Raise if the file is not whole (a town missing, or not closing with grantee 998) or a town's
+    number and name disagree."""
+    if LAST_GRANTEE is not None and grantees[-1] != LAST_GRANTEE:
+        raise RawDataError(display, f"the file ends with grantee {grantees[-1]}, not the closing block of "
+                           f"grantee {LAST_GRANTEE}: the file looks cut short", row=int(lines[-1]),
+                           column="town")
+    absent = sorted(set(TOWN_GRANTEES) - set(grantees))
+    if absent:
+        raise RawDataError(display, f"no rows for town(s) {absent[:5]} ({len(absent)} missing; every town "
+                           "receives grants): rows lost?", row=int(lines[-1]), column="town")
+    towns = [i for i, g in enumerate(grantees) if g in TOWN_GRANTEES]
+    firsts = list({(grantees[i], names[i]): i for i in reversed(towns)}.values())
+    crosswalk.check_town_names([grantees[i] for i in firsts], [names[i] for i in firsts],
+                               [lines[i] for i in firsts], display, "name")

@@ -26,12 +26,17 @@ import pandas as pd
 
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
+    BLANK_LINE,
+    NOTE_LINE,
     STATE_CODE,
     ColumnSpec,
+    RawTable,
     SourceOutput,
     SourceReport,
+    check_export_end,
     check_unique,
-    decode,
+    classify_rows,
+    exact_sums,
     kept_labels,
     label_of,
     parse_code,
@@ -127,8 +132,8 @@ _REQUIRED_GRADE = (*_REQUIRED_COMBINED, "grade", "avg_vss")
 _REQUIRED_STATE = ("district", "subject", *_COUNTS, *_PERCENTS)
 
 #: Drop reasons.
-DROP_BLANK = "blank line"
-DROP_NOTE = "note line (text in the first cell only)"
+DROP_BLANK = BLANK_LINE
+DROP_NOTE = NOTE_LINE
 
 #: Columns of the ``sbac_by_grade`` side table.
 BY_GRADE_COLUMNS = ["district_code", "year", "grade", "subject", "n_scored", "pct_l34", "avg_scale_score"]
@@ -139,31 +144,19 @@ def _table(
     report: SourceReport,
     column_map: dict[str, str | None],
     required: tuple[str, ...],
-) -> tuple[pd.DataFrame, list[str]]:
+    crosswalk: Crosswalk | None = None,
+) -> tuple[pd.DataFrame, list[str], RawTable]:
     """Read one export, count its rows, drop blank and note lines, and rename its columns.
 
-    Returns the kept rows as object (string) columns under their canonical names plus ``_line``, and the
-    raw column labels.
+    Returns the kept rows as object (string) columns under their canonical names plus ``_line``, the
+    raw column labels, and the parsed export (for :func:`check_export_end` once the rows are parsed).
     """
     table = read_export(path, display, header_first=("District",))
     rows = table.rows
     report.rows_read += len(rows)
-    n_blank = n_note = 0
-    kept: list[int] = []
-    for i, row in enumerate(rows):
-        if not any(row):
-            n_blank += 1
-        elif row[0] and not any(row[1:]):
-            n_note += 1
-        else:
-            kept.append(i)
-    report.drop(DROP_BLANK, n_blank)
-    report.drop(DROP_NOTE, n_note)
-    # The header is the line above the first data row; with no rows at all it is the file's last line.
-    if table.lines:
-        header_line = table.lines[0] - 1
-    else:
-        header_line = decode(path, display).rstrip("\r\n").count("\n") + 1
+    kept = classify_rows(rows, table.lines, display, report, table.columns,
+                         is_name=None if crosswalk is None else crosswalk.is_district_name)
+    header_line = table.header_line
     # "_line" is listed so the call works whether or not apply_column_map passes "_" columns through.
     full_map = {**column_map, "_line": "_line"}
     keep = kept_labels(table, full_map, display, required, header_line)
@@ -174,7 +167,7 @@ def _table(
         j = table.columns.index(raw)
         data[name] = np.array([rows[i][j] for i in kept], dtype=object)
     data["_line"] = np.array([table.lines[i] for i in kept], dtype=object)
-    return pd.DataFrame(data, dtype=object), table.columns
+    return pd.DataFrame(data, dtype=object), table.columns, table
 
 
 def _numbers(
@@ -182,7 +175,7 @@ def _numbers(
 ) -> dict[str, np.ndarray]:
     """Parse counts (>= 0) and percents (0-100); check % level 3&4 against its count."""
     counts = to_numbers(df, _COUNTS, display, report, lo=0, tokens=SBAC_SUPPRESSION,
-                        labels=[labels[c] for c in _COUNTS])
+                        labels=[labels[c] for c in _COUNTS], whole=True)
     percents = to_numbers(df, _PERCENTS, display, report, lo=0, hi=100, tokens=SBAC_SUPPRESSION,
                           labels=[labels[c] for c in _PERCENTS])
     out = {c: counts[:, k] for k, c in enumerate(_COUNTS)}
@@ -231,6 +224,7 @@ def _codes(df: pd.DataFrame, display: str, crosswalk: Crosswalk, label: str) -> 
         if code not in seen:
             seen.add(code)
             crosswalk.check_code(code, display, int(line), label)
+    crosswalk.check_names(codes, df["district"].tolist(), lines, display, label)
     return codes
 
 
@@ -294,11 +288,12 @@ def read_combined_file(path: Path, display: str, crosswalk: Crosswalk, report: S
         On an unknown or missing column, a bad code, a non-numeric or out-of-range value, a % level 3&4
         that disagrees with its count, or a repeated district x subject.
     """
-    df, present = _table(path, display, report, COMBINED_COLUMNS, _REQUIRED_COMBINED)
+    df, present, table = _table(path, display, report, COMBINED_COLUMNS, _REQUIRED_COMBINED, crosswalk)
     labels = {c: label_of(COMBINED_COLUMNS, c, present) for c in _REQUIRED_COMBINED}
     values = _numbers(df, display, report, labels)
     codes = _codes(df, display, crosswalk, labels["district_code"])
     subjects = _subjects(df, display, labels["subject"])
+    check_export_end(table, path, display)
     # The state total has its own file; a state row here would double-count it.
     return _finish(display, report, {"district_code": codes, "subject": subjects}, df["_line"].tolist(),
                    {c: values[c] for c in (*_COUNTS, *_PERCENTS)}, drop_state=True)
@@ -319,7 +314,7 @@ def read_grade_file(path: Path, display: str, crosswalk: Crosswalk, report: Sour
         As :func:`read_combined_file`, and on a grade outside :data:`GRADES_TESTED` or an average scale
         score outside :data:`VSS_RANGE`.
     """
-    df, present = _table(path, display, report, GRADE_COLUMNS, _REQUIRED_GRADE)
+    df, present, table = _table(path, display, report, GRADE_COLUMNS, _REQUIRED_GRADE, crosswalk)
     labels = {c: label_of(GRADE_COLUMNS, c, present) for c in _REQUIRED_GRADE}
     values = _numbers(df, display, report, labels)
     values["avg_vss"] = to_number(df, "avg_vss", display, report, lo=VSS_RANGE[0], hi=VSS_RANGE[1],
@@ -333,6 +328,7 @@ def read_grade_file(path: Path, display: str, crosswalk: Crosswalk, report: Sour
     codes = _codes(df, display, crosswalk, labels["district_code"])
     subjects = _subjects(df, display, labels["subject"])
     keys = {"district_code": codes, "grade": grade.astype("int64").tolist(), "subject": subjects}
+    check_export_end(table, path, display)
     return _finish(display, report, keys, df["_line"].tolist(),
                    {c: values[c] for c in (*_COUNTS, *_PERCENTS, "avg_vss")}, drop_state=True)
 
@@ -350,7 +346,7 @@ def read_state_file(path: Path, display: str, crosswalk: Crosswalk, report: Sour
     RawDataError
         As :func:`read_combined_file`, and if a row is not the state total or a subject repeats.
     """
-    df, present = _table(path, display, report, STATE_COLUMNS, _REQUIRED_STATE)
+    df, present, table = _table(path, display, report, STATE_COLUMNS, _REQUIRED_STATE, crosswalk)
     labels = {c: label_of(STATE_COLUMNS, c, present) for c in _REQUIRED_STATE}
     values = _numbers(df, display, report, labels)
     for name, line in zip(df["district"], df["_line"], strict=True):
@@ -358,6 +354,7 @@ def read_state_file(path: Path, display: str, crosswalk: Crosswalk, report: Sour
             raise RawDataError(display, f"{name!r} is not the state total", row=int(line),
                                column=labels["district"])
     subjects = _subjects(df, display, labels["subject"])
+    check_export_end(table, path, display)
     return _finish(display, report, {"subject": subjects}, df["_line"].tolist(),
                    {c: values[c] for c in (*_COUNTS, *_PERCENTS)}, drop_state=False)
 
@@ -398,19 +395,6 @@ def _wide(combined: pd.DataFrame, year: int) -> pd.DataFrame:
     return wide.drop(columns="district_code") if is_state else wide
 
 
-def _exact_sums(*columns: np.ndarray) -> bool:
-    """True if the non-NaN values are whole numbers small enough that every sum of them is exact.
-
-    Then any order of addition gives the same float64 sums (pandas adds group members in its own order).
-    """
-    for values in columns:
-        finite = values[~np.isnan(values)]
-        if not (np.isfinite(finite).all() and (finite == np.round(finite)).all()
-                and np.abs(finite).sum() < 2.0 ** 52):
-            return False
-    return True
-
-
 def grades_3_8_summary(by_grade: pd.DataFrame) -> pd.DataFrame:
     """Pool grades 3-8 of a district x grade x subject table.
 
@@ -436,7 +420,7 @@ def grades_3_8_summary(by_grade: pd.DataFrame) -> pd.DataFrame:
     has_vss = ~np.isnan(vss) & ~np.isnan(n)
     w = np.where(has_vss, n, np.nan)
     wv = np.where(has_vss, vss * n, np.nan)
-    if not sel.any() or not _exact_sums(n, l34, w, wv):
+    if not sel.any() or not exact_sums(n, l34, w, wv):
         return _grades_3_8_summary_groupby(by_grade)
     keys = list(zip(by_grade["district_code"].to_numpy(dtype=object)[sel].tolist(),
                     by_grade["subject"].to_numpy(dtype=object)[sel].tolist(), strict=True))

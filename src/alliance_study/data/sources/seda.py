@@ -24,8 +24,9 @@ from alliance_study.data.sources.common import (
     SourceOutput,
     SourceReport,
     apply_column_map,
+    check_complete,
     check_unique,
-    decode,
+    check_year_coverage,
     first_true,
     read_export,
     to_number,
@@ -123,6 +124,15 @@ DISTRICT_COLUMNS = [*PANEL_NAMES.values(), "seda_id"]
 _SOURCE = "seda: edbot317-source/public-CT-ed-data extract of SEDA 2025.2 (Reardon et al. 2026), GCS scale"
 
 
+#: Years inside the extract's span that SEDA 2025.2 does not estimate (no CT data for spring 2014, the
+#: 2020 and 2021 pandemic years); :func:`check_year_coverage` allows exactly these gaps.
+SEDA_GAPS = (2014, 2020, 2021)
+
+#: Smallest row count of a year relative to the median year: the extract's years hold 172-187 rows
+#: (2022 the fewest, 94% of the median), so a year with fewer than 85% lost rows or is a mistyped year.
+#: (Unit tests of excerpts set it to 0.)
+SEDA_MIN_YEAR_SHARE = 0.85
+
 def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: SourceReport) -> pd.DataFrame:
     """Read the SEDA extract: one row per district x fiscal year, mapped to CSDE codes.
 
@@ -157,10 +167,7 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
     blank = ~df.drop(columns="_line").ne("").any(axis=1)
     report.drop("blank line", int(blank.sum()))
     df = df[~blank]
-    if table.lines:
-        header_line = table.lines[0] - 1
-    else:
-        header_line = decode(path, display).rstrip("\r\n").count("\n") + 1
+    header_line = table.header_line
     # "_line" is listed so the call works whether or not apply_column_map passes "_" columns through.
     df = apply_column_map(df, {**SEDA_COLUMNS, "_line": "_line"}, display, required=_REQUIRED,
                           header_line=header_line)
@@ -187,7 +194,7 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
         raise RawDataError(display, f"fiscal year {df['fiscal_year'].iloc[i]!r} is not a SEDA 2025.2 year",
                            row=int(df["_line"].iloc[i]), column=label["fiscal_year"])
     ids = df["sedaadmin"]
-    bad = ~ids.str.fullmatch(r"\d{1,7}")
+    bad = ~ids.str.fullmatch(r"[0-9]{1,7}")
     if bad.any():
         i = first_true(bad)
         raise RawDataError(display, f"not a SEDA/NCES district id: {ids.iloc[i]!r}",
@@ -245,6 +252,9 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
 
     values["district_code"] = _codes(values, display, crosswalk, label)
     check_unique(values, ["district_code", "year"], display)
+    check_complete(path, display, int(table.lines[-1]), table.columns[-1])
+    check_year_coverage(values["year"].to_numpy(), values["_line"].to_numpy(), display, label["fiscal_year"],
+                        known_gaps=SEDA_GAPS, min_share=SEDA_MIN_YEAR_SHARE)
     report.rows_kept += len(values)
     report.check()
     out = values.rename(columns=PANEL_NAMES)

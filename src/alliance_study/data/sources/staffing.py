@@ -42,8 +42,8 @@ from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
+    check_export_end,
     check_unique,
-    decode,
     mapped_columns,
     normalize_label,
     read_export,
@@ -131,14 +131,6 @@ def is_state_file(display: str) -> bool:
     return match.group("ct") is not None
 
 
-def _header_line(text: str) -> int | None:
-    """1-based line of the ``"District",...`` header (for errors about a file with no data rows)."""
-    for i, line in enumerate(text.splitlines(), start=1):
-        if line.split(",", 1)[0].strip().strip('"') == "District":
-            return i
-    return None
-
-
 #: :func:`~.directory.name_key`, memoized: the same few hundred names recur in every file.
 _name_key = functools.lru_cache(maxsize=4096)(name_key)
 
@@ -199,7 +191,7 @@ def _read_rows(
         raise RawDataError(display, f"title {table.title[:1]} does not start with {TITLE_PREFIX!r}", row=1)
     if spring_year(table.title[0], display, line=1) != year:
         raise RawDataError(display, f"title {table.title[0]!r} does not match the file name's year", row=1)
-    header_line = table.lines[0] - 1 if table.lines else _header_line(decode(path, display))
+    header_line = table.header_line
     columns = mapped_columns(table, COLUMN_MAP, display, list(COLUMN_MAP.values()), header_line)
     # Work on plain Python lists (per-cell work through pandas' Arrow-backed strings is slow); the few
     # distinct labels and names are cleaned once each.
@@ -257,6 +249,7 @@ def _read_rows(
         keys.append(spec[0])
     numbers = pd.DataFrame({"fte": pd.Series(fte_cells, dtype=object), "_line": lines})
     ftes = to_number(numbers, "fte", display, report, lo=0, tokens=SUPPRESSION, label="FTE Count").tolist()
+    check_export_end(table, path, display, "FTE Count")
 
     # Drop reasons and codes, computed once per distinct name.
     no_code = {_name_key(n): reason for n, reason in NO_CODE_ENTITIES.items()}

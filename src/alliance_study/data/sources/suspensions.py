@@ -20,16 +20,15 @@ import pandas as pd
 
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
+    EDSIGHT_TOKENS,
     STATE_CODE,
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
-    check_complete,
+    check_export_end,
     check_unique,
-    check_whole,
     first_true,
-    header_line_of,
     load_with_state_totals,
     parse_code,
     read_export,
@@ -54,9 +53,6 @@ COLUMN_MAP: dict[str, str | None] = {
 #: Output measure columns, in order.
 MEASURES = ["suspension_count", "suspension_rate"]
 
-#: Suppression marks in the EdSight exports. An empty cell is not one of them (the exports write ``*``),
-#: so an empty cell in a data row means a damaged or cut row and raises.
-EDSIGHT_TOKENS = frozenset({"*", "N/A"})
 
 #: File-name ending of the state-total exports.
 STATE_FILE_SUFFIX = "_ct.csv"
@@ -127,14 +123,13 @@ def read_suspension_file(
     year = year_from_path(display) if year is None else int(year)
     state_file = display.endswith(STATE_FILE_SUFFIX)
     table = read_export(path, display, header_first=("District",))
-    header_line = header_line_of(table, path, display)
+    header_line = table.header_line
     code_label = "Organization Code" if state_file else "District Code"
     df = apply_column_map(table.frame(), COLUMN_MAP, display,
                           required=["district_name", "district_code", *MEASURES], header_line=header_line)
     if code_label not in table.columns:
         raise RawDataError(display, f"expected the code column to be labelled {code_label!r}",
                            row=header_line, column=code_label)
-    check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
 
     report.rows_read += len(df)
     data_cols = [c for c in df.columns if c != "_line"]
@@ -143,18 +138,20 @@ def read_suspension_file(
     df = df[~blank].reset_index(drop=True)
     if df.empty:
         raise RawDataError(display, "no data rows after the header", row=header_line, column=table.columns[0])
+    check_export_end(table, path, display, table.columns[-1])
 
     codes = [
         crosswalk.check_code(parse_code(c, display, int(line), code_label), display, int(line), code_label)
         for c, line in zip(df["district_code"], df["_line"], strict=True)
     ]
+    crosswalk.check_names(codes, df["district_name"].tolist(), df["_line"].tolist(), display, code_label)
     out = pd.DataFrame({"district_code": pd.Series(codes, dtype=str), "_line": df["_line"]})
     out["suspension_count"] = to_number(df, "suspension_count", display, report, lo=0.0,
-                                        tokens=EDSIGHT_TOKENS, label=_RAW_LABEL["suspension_count"])
+                                        tokens=EDSIGHT_TOKENS, label=_RAW_LABEL["suspension_count"],
+                                        whole=True)
     out["suspension_rate"] = to_number(df, "suspension_rate", display, report, lo=0.0, hi=100.0,
                                        tokens=EDSIGHT_TOKENS, label=_RAW_LABEL["suspension_rate"])
     count, rate = out["suspension_count"], out["suspension_rate"]
-    check_whole(count, out["_line"], display, _RAW_LABEL["suspension_count"])
     # A zero count with a positive rate (or the reverse) means the columns are out of step.
     clash = ((count == 0) != (rate == 0)) & count.notna() & rate.notna()
     if clash.any():

@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all install fetch panel run book chromium check-book test lint bench clean distclean
+.PHONY: all install fetch panel run book pdf chromium check-book test lint bench clean distclean
 
 all: book
 
@@ -31,6 +31,11 @@ run: panel
 
 book: run
 	$(BIN)/alliance-study book
+
+# The whole book as one PDF (book/_build/pdf/alliance-study.pdf): single-page HTML printed by Chromium,
+# then checked for its page count and blank pages.
+pdf: book chromium
+	$(BIN)/alliance-study pdf
 
 # Open the built book in headless Chromium (Debian's package; installed on first use, needs root or sudo).
 chromium:

@@ -216,6 +216,26 @@ def book(
                   f"({time.perf_counter() - start:.1f} s)")
 
 
+@app.command("pdf")
+def pdf_cmd(
+    chromium: Annotated[Path, typer.Option(help="Headless Chromium executable.")] = _CHROMIUM,
+    strict: Annotated[bool, typer.Option(help="Fail on any warning of the single-page build.")] = True,
+) -> None:
+    """Print the whole book to one PDF (book/_build/pdf/alliance-study.pdf) and check its pages."""
+    from alliance_study.book import pdf
+
+    try:
+        report = pdf.build_pdf(chromium=chromium, strict=strict)
+    except AllianceStudyError as exc:
+        _fail(exc)
+    for problem in report.problems:
+        typer.echo(f"FAIL {report.path.name}: {problem}", err=True)
+    console.print(f"pdf: {report.path} ({report.pages} pages, {len(report.blank_pages)} blank)",
+                  soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
 @app.command("clean-book")
 def clean_book_cmd() -> None:
     """Remove the executed notebooks, the run cache and book/_build (prose pages stay)."""

@@ -38,6 +38,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
+from alliance_study.book import page_checks
 from alliance_study.data import paths
 from alliance_study.errors import AllianceStudyError
 
@@ -110,7 +111,8 @@ class Problem:
     page
         The page, relative to the HTML root (POSIX separators).
     check
-        ``load``, ``image``, ``link``, ``external`` or ``screenshot``.
+        ``load``, ``image``, ``link``, ``external``, ``screenshot``, or a reader-facing check of
+        :mod:`alliance_study.book.page_checks` (``markup``, ``layout``, ``figure-text``, ``findings``).
     detail
         What is wrong, naming the offending ``src``/``href``.
     severity
@@ -618,6 +620,24 @@ def external_problems(page: str, dom: PageDom, html_root: Path,
 
 
 # ---------------------------------------------------------------------------------------------------------
+# What the reader sees (page_checks): raw markup, clipped tables, tiny figure text, findings links.
+
+
+def reader_problems(page: str, text: page_checks.PageText, html_root: Path) -> list[Problem]:
+    """The checks of :mod:`alliance_study.book.page_checks` on one page, as :class:`Problem` s.
+
+    Layout and figure-text checks need the measurements that only a Chromium render adds; the markup and
+    findings checks run on any DOM.
+    """
+    def load(src: str) -> bytes:
+        return load_image(src, page, html_root)[1]
+
+    found = (page_checks.markup_findings(text) + page_checks.layout_findings(text)
+             + page_checks.figure_text_findings(text, load) + page_checks.findings_page_findings(page, text))
+    return [Problem(page, f.check, f.detail) for f in found]
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The browser.
 
 
@@ -666,9 +686,10 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def dump_dom(chromium: Path, url: str, *, timeout: float = 60.0) -> str:
-    """The page's DOM after its scripts ran (``chromium --dump-dom``)."""
-    dom = run_chromium(chromium, ["--dump-dom", url], timeout=timeout)
+def dump_dom(chromium: Path, url: str, *, timeout: float = 60.0, width: int | None = None) -> str:
+    """The page's DOM after its scripts ran (``chromium --dump-dom``), laid out ``width`` px wide if given."""
+    size = [f"--window-size={width},2000"] if width else []
+    dom = run_chromium(chromium, [*size, "--dump-dom", url], timeout=timeout)
     if "<html" not in dom.lower():
         raise ChromiumError("Chromium printed no DOM")
     return dom
@@ -792,10 +813,18 @@ def check_book(
     if render is None or screenshot_dir is not None:
         require_chromium(chromium)
 
+    measure_dir = tempfile.TemporaryDirectory(prefix="checkbook-measure-", ignore_cleanup_errors=True)
+
     def render_page(file: Path) -> str:
         if render is not None:
             return render(file)
-        return dump_dom(chromium, file.as_uri(), timeout=timeout)
+        # The page with the measuring script of page_checks (same DOM plus a JSON of layout measurements);
+        # redirect stubs (index.html) are opened as they are, the browser follows them.
+        if re.search(r"http-equiv=[\"']?refresh", file.read_text(encoding="utf-8", errors="replace"), re.I):
+            return dump_dom(chromium, file.as_uri(), timeout=timeout)
+        name = file.relative_to(html_root).as_posix().replace("/", "__")
+        copy = page_checks.instrumented_copy(file, Path(measure_dir.name), name)
+        return dump_dom(chromium, copy.as_uri(), timeout=timeout, width=page_checks.LAYOUT_WIDTH)
 
     report = BookReport(html_root=html_root, pages=page_list)
     if screenshot_dir is not None:
@@ -822,7 +851,8 @@ def check_book(
         return page, dom_text, error, shot_problem
 
     doms: dict[str, PageDom] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    texts: dict[str, page_checks.PageText] = {}
+    with measure_dir, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(visit, page_list))
     for page, dom_text, error, shot_problem in results:
         if error is not None:
@@ -830,6 +860,7 @@ def check_book(
             continue
         assert dom_text is not None
         doms[page] = parse_dom(dom_text)
+        texts[page] = page_checks.parse_text(dom_text)
         report.problems += load_problems(page, doms[page])
         if screenshot_dir is not None:
             report.screenshots += 1
@@ -865,6 +896,7 @@ def check_book(
         report.problems += problems
         report.problems += external_problems(page, dom, html_root, css_cache,
                                              severity="error" if strict_external else "warning")
+        report.problems += reader_problems(page, texts[page], html_root)
     report.distinct_images = len(image_cache)
     report.seconds = time.perf_counter() - start
     return report

@@ -60,6 +60,7 @@ from typing import Any
 import yaml
 
 from alliance_study import __version__
+from alliance_study.book import cells
 from alliance_study.data import paths
 from alliance_study.data.registry import sha256_file
 from alliance_study.errors import AllianceStudyError
@@ -685,6 +686,9 @@ def _normalise(nb: Any, run: Run, key: str, project_dir: Path) -> None:
         cell.metadata.pop("execution", None)
         if "injected-parameters" in (cell.metadata.get("tags") or []):
             cell["id"] = "injected-parameters"  # papermill gives it a random id
+    # Display tags for the book: parameters and set-up folded, glue-only cells removed, code of figures and
+    # tables folded (alliance_study.book.cells; the source notebooks carry no display tags).
+    cells.tag_for_reading(nb)
     nb.metadata[METADATA_KEY] = {
         "run_key": key,
         "run": run.label,

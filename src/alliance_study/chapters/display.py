@@ -40,22 +40,92 @@ def glue(name: str, value: Any, fmt: str | None = None) -> Any:
     return value
 
 
+#: Smallest font (points) the house style uses. A figure W inches wide shown S CSS px wide draws 10 pt text at
+#: 10/72 x S/W px, whatever the dpi: in the book's ~780 px column at 1400 px that is >= 10 px up to 10.8 in.
+#: Glued figures are shrunk to :data:`MAX_FIGURE_WIDTH_IN` (:func:`fit_width`; margin for legends outside).
+MIN_FONT_PT = 10
+FIGURE_DPI = 110
+MAX_FIGURE_WIDTH_IN = 9.5
+
+
+def min_font_px(fig, dpi: float | None = None) -> float | None:
+    """The smallest visible text of ``fig`` in image pixels at ``dpi`` (the figure's dpi if None).
+
+    Only text that is drawn counts: visible, non-empty, on a visible axes (or on the figure itself); call
+    it after the figure was drawn (tick labels get their text then). Returns None for a figure without text.
+    """
+    from matplotlib.text import Text
+
+    dpi = dpi or fig.dpi
+    sizes = []
+    owners = [fig] + [ax for ax in fig.axes if ax.get_visible()]
+    for owner in owners:
+        children = owner.findobj(Text) if owner is not fig else [*fig.texts, *[t for lg in fig.legends
+                                                                             for t in lg.findobj(Text)]]
+        for artist in children:
+            if artist.get_visible() and artist.get_text().strip():
+                parent = getattr(artist, "axes", None)
+                if parent is not None and not parent.get_visible():
+                    continue
+                sizes.append(artist.get_fontsize())
+    return min(sizes) * dpi / 72 if sizes else None
+
+
+def figure_png(fig) -> bytes:
+    """A figure as PNG (tight bounding box) recording its smallest text size for ``check-book``.
+
+    The PNG's text chunk ``MinFontPx`` holds the smallest font in image pixels; the book check compares
+    it with the width the browser displays the image at (:mod:`alliance_study.book.page_checks`).
+    """
+    import io
+
+    import matplotlib as mpl
+
+    dpi = mpl.rcParams["savefig.dpi"]
+    dpi = fig.dpi if dpi == "figure" else float(dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    data = buf.getvalue()
+    # Measured after drawing: tick labels get their text only when the figure is drawn.
+    px = min_font_px(fig, dpi)
+    return data if px is None else _png_with_text(data, "MinFontPx", f"{px:.2f}")
+
+
+def _png_with_text(png: bytes, key: str, value: str) -> bytes:
+    """``png`` with a ``tEXt`` chunk ``key=value`` inserted before its ``IEND`` chunk (PNG spec 11.3.4.3)."""
+    import struct
+    import zlib
+
+    body = b"tEXt" + key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    end = png.rindex(b"IEND") - 4  # the IEND chunk starts with its 4-byte length
+    return png[:end] + chunk + png[end:]
+
+
 def setup_style() -> None:
-    """Apply the house matplotlib style (readable sizes, light grid, no top/right spines)."""
+    """Apply the house matplotlib style (readable sizes, light grid, no top/right spines).
+
+    Sizes follow :data:`MIN_FONT_PT` and :data:`FIGURE_DPI`; figures glued with :func:`glue_figure` are
+    rendered by :func:`figure_png`, so the book check can verify their text is legible.
+    """
     import matplotlib as mpl
 
     mpl.rcParams.update({
         "figure.figsize": (8, 4.5),
-        "figure.dpi": 110,
-        "savefig.dpi": 110,
+        "figure.dpi": FIGURE_DPI,
+        "savefig.dpi": FIGURE_DPI,
         "axes.spines.top": False,
         "axes.spines.right": False,
         "axes.grid": True,
         "grid.alpha": 0.3,
-        "axes.titlesize": 12,
-        "axes.labelsize": 11,
+        "axes.titlesize": MIN_FONT_PT + 2,
+        "axes.labelsize": MIN_FONT_PT + 1,
+        "xtick.labelsize": MIN_FONT_PT,
+        "ytick.labelsize": MIN_FONT_PT,
+        "legend.fontsize": MIN_FONT_PT,
+        "legend.title_fontsize": MIN_FONT_PT,
         "legend.frameon": False,
-        "font.size": 10,
+        "font.size": MIN_FONT_PT,
     })
 
 
@@ -69,7 +139,7 @@ def mark_test_regimes(ax, years: Iterable[int] | None = None, label: bool = True
             ax.axvline(year, color="#777777", linestyle="--", linewidth=0.8, zorder=0)
             if label:
                 ax.annotate(text, (year, 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                            va="top", ha="right", fontsize=7, color="#555555")
+                            va="top", ha="right", fontsize=MIN_FONT_PT, color="#555555")
 
 
 # --- figures shared by the chapters and the district profiles (added with the book chapters) ----------------
@@ -199,11 +269,32 @@ def finish_facets(fig, axes, n_used: int, legend: bool = True, max_legend_column
     return fig
 
 
+def fit_width(fig, max_width_in: float = MAX_FIGURE_WIDTH_IN) -> bool:
+    """Shrink a figure wider than ``max_width_in`` to that width (aspect kept); return True if it shrank.
+
+    The book shows every figure at most the column's width (about 780 CSS px at 1400 px), so a wider figure
+    is scaled down with its text: a 12.8-inch figure with 10 pt labels would show them at 8 px. Shrinking
+    the canvas instead keeps the text at its point size. The layout is redone (the figure's layout engine,
+    or ``tight_layout``) so panels do not overlap at the smaller size.
+    """
+    width, height = fig.get_size_inches()
+    if width <= max_width_in:
+        return False
+    scale = max_width_in / width
+    fig.set_size_inches(width * scale, height * scale)
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    return True
+
+
 def glue_figure(name: str, fig) -> None:
     """Glue a matplotlib figure for a ``{glue:figure}`` directive and close it (so it is shown once)."""
     import matplotlib.pyplot as plt
+    from IPython.display import Image
 
-    glue(name, fig)
+    fit_width(fig)
+    # Rendered here, not by the inline backend, so the PNG records its smallest text (figure_png).
+    glue(name, Image(data=figure_png(fig), format="png"))
     plt.close(fig)
 
 
@@ -248,7 +339,7 @@ def _cell_text(value: Any, column: str, float_format: str) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
-        if float(value).is_integer() and "year" in column.lower():
+        if float(value).is_integer() and is_year_column(column):
             return str(int(value))  # years read as 2015, not 2,015
         if isinstance(value, int):
             return f"{value:,}"
@@ -307,5 +398,72 @@ def glue_number(name: str, value: Any, fmt: str, missing: str = "not available")
     the prose then reads "not available" instead of "nan". Returns the text glued.
     """
     text = format_number(value, fmt, missing)
+    glue(name, text)
+    return text
+
+
+# --- number formats for prose and tables (issue 13: years bare, money rounded to what matters) -------------
+
+#: Column-name fragments of year-like integer columns: printed bare (2015, not 2,015).
+YEAR_COLUMN_WORDS = ("year", "cohort", "fy", "window", "spring")
+
+
+def is_year_column(column: str) -> bool:
+    """True when a column holds years (its name contains one of :data:`YEAR_COLUMN_WORDS`)."""
+    name = column.lower()
+    return any(word in name for word in YEAR_COLUMN_WORDS)
+
+
+def format_money(value: float, digits: int = 3) -> str:
+    """Dollars rounded to what a reader needs: ``$2.19 billion``, ``$39.5 million``, ``$1,290``.
+
+    Amounts of a million or more are written in millions or billions with ``digits`` significant digits
+    (trailing zeros kept only to ``digits``: ``$133 million``, ``$2.19 billion``); smaller amounts are whole
+    dollars with thousands separators. Negative amounts keep their sign; NaN gives ``"not available"``.
+
+    Examples
+    --------
+    >>> format_money(2_187_345_000)
+    '$2.19 billion'
+    >>> format_money(39_500_000)
+    '$39.5 million'
+    >>> format_money(1290.4)
+    '$1,290'
+    """
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not available"
+    sign = "-" if value < 0 else ""
+    amount = abs(float(value))
+    for scale, word in ((1e9, "billion"), (1e6, "million")):
+        if amount >= scale * 0.9995:
+            scaled = float(f"{amount / scale:.{digits}g}")  # rounded first: 0.99999 billion is 1.00
+            decimals = max(0, digits - 1 - math.floor(math.log10(scaled)))
+            text = f"{scaled:,.{decimals}f}"
+            if float(text.replace(",", "")) >= 1000 and word == "million":
+                continue  # 999.95 million rounds to 1,000 million: say billion instead
+            return f"{sign}${text} {word}"
+    return f"{sign}${amount:,.0f}"
+
+
+def format_per_pupil(value: float) -> str:
+    """Dollars per pupil, whole dollars (``$1,290``); ``"not available"`` for NaN.
+
+    Examples
+    --------
+    >>> format_per_pupil(1181.49)
+    '$1,181'
+    """
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not available"
+    return f"{'-' if value < 0 else ''}${abs(float(value)):,.0f}"
+
+
+def glue_money(name: str, value: float, per_pupil: bool = False) -> str:
+    """Glue an amount of dollars as prose text (:func:`format_money` or :func:`format_per_pupil`)."""
+    text = format_per_pupil(value) if per_pupil else format_money(value)
     glue(name, text)
     return text

@@ -164,7 +164,7 @@ def test_instrumented_copy_keeps_relative_urls(tmp_path):
 
 
 def test_wide_figures_are_shrunk_so_their_text_stays_legible():
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3))
+    fig, _axes = plt.subplots(1, 3, figsize=(14, 3))
     assert display.fit_width(fig)
     assert fig.get_size_inches()[0] == pytest.approx(display.MAX_FIGURE_WIDTH_IN)
     assert fig.get_size_inches()[1] == pytest.approx(3 * display.MAX_FIGURE_WIDTH_IN / 14)

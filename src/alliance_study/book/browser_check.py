@@ -1,4 +1,4 @@
-"""Check the built HTML book in a real browser: pages load, figures are not blank, internal links resolve.
+"""Check the built HTML book in a real browser: pages load, figures show, links resolve, pages read cleanly.
 
 ``alliance-study check-book`` opens every page of ``book/_build/html`` in Debian's headless Chromium
 (``--dump-dom``: the DOM after scripts ran), then checks the rendered DOM:
@@ -8,6 +8,10 @@
    figures), decodes with Pillow, has a non-zero size and is not one uniform colour;
 3. every relative or same-site ``<a href>`` points at a file of the book and, when it has a ``#fragment``,
    at an element with that id in the target page.
+
+4. what a reader sees (:mod:`alliance_study.book.page_checks`, measured at 1400 px in the same Chromium
+   run): no raw MyST role or glue key as text, no table or caption wider than its column, no figure text
+   under 10 px, and a section link from every finding of the findings page.
 
 It also reports pages that load scripts, stylesheets or fonts from the network (the book must render
 offline; CI has no network beyond package registries): a warning, or a failure with ``strict_external``.

@@ -1041,7 +1041,7 @@ def load_with_state_totals(
         frames.append(frame)
         reports.append(report)
         if (frame["district_code"] != STATE_CODE).any():
-            files[int(frame["year"].iloc[0])] = FileRows(entry.path, _line_count(path), coverage_column)
+            files[int(frame["year"].iloc[0])] = FileRows(entry.path, line_count(path), coverage_column)
     if not frames:
         raise RawDataError("registry", f"no files registered for family {family!r}")
     rows = pd.concat(frames, ignore_index=True)
@@ -1104,7 +1104,7 @@ def check_district_coverage(
                 )
 
 
-def _line_count(path: Path) -> int:
+def line_count(path: Path) -> int:
     """Number of lines of a file (its last line's number)."""
     data = path.read_bytes()
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)

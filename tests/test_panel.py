@@ -161,7 +161,11 @@ def test_datapackage_documents_every_column(build, tmp_path):
         assert f["description"] and f["source"], f["name"]
     years = {f["name"]: f["years"] for f in fields}
     assert years["alliance_dollars"].startswith("2012") or "2012" in years["alliance_dollars"]
-    assert years["sbac_ela_pct_l34"] == "2015-2019"
+    assert years["sbac_ela_pct_l34"] == "2015-2019, 2022-2025"
+    # The families added later (issue 11) reach the latest year.
+    assert years["nce_per_pupil"] == "2008-2014, 2016-2020, 2022-2025"
+    assert years["rev_local"] == "2018-2025" and years["rev_local_pct"] == "2006-2015, 2018-2025"
+    assert years["grad_rate"] == "2011-2025"
     assert all(s["sha256"] and s["license"] for s in pkg["sources"])
     csv_back = pd.read_csv(tmp_path / "district_year.csv", dtype={"district_code": str})
     assert csv_back.shape == build.panel.shape

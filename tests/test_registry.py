@@ -125,4 +125,5 @@ def test_project_registry_matches_the_mirror_manifest():
         assert e.license, e.path
     # Every family the panel reads has files.
     assert {"sbac", "graduation", "absenteeism", "suspensions", "cmt_capt", "seda", "ecs", "histpay",
-            "expenditures", "enrollment", "staffing", "directory", "designations"} <= set(reg.families())
+            "expenditures", "enrollment", "staffing", "directory", "designations", "ncep", "revenue",
+            "cpi"} <= set(reg.families())

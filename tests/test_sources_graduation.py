@@ -288,7 +288,7 @@ def test_district_row_in_state_file(write_raw, crosswalk):
 
 #: District rows per spring year, counted by hand in the raw files (data lines after the header).
 REAL_COUNTS = {2011: 135, 2012: 136, 2013: 137, 2014: 137, 2015: 136, 2016: 141, 2017: 142, 2018: 142,
-               2019: 141, 2020: 141, 2023: 142, 2024: 139}
+               2019: 141, 2020: 141, 2021: 141, 2022: 142, 2023: 142, 2024: 139, 2025: 140}
 
 
 @pytest.fixture(scope="module")
@@ -298,12 +298,16 @@ def real(registry, crosswalk):
 
 @pytest.mark.realdata
 def test_real_row_accounting(real):
-    check_row_accounting(real, 21, {"blank line"})
+    check_row_accounting(real, 24, {"blank line", graduation.DROP_NOTES})
+    notes = {r.file.rsplit("/", 1)[-1] for r in real.reports if r.dropped.get(graduation.DROP_NOTES)}
+    assert notes == {"grad-2020-21.csv", "grad-2021-22.csv", "grad-2024-25.csv"}
 
 
 @pytest.mark.realdata
 def test_real_district_counts_per_year(real, registry):
-    check_counts_per_year(real, registry, REAL_COUNTS, ('"District"', "District,"))
+    # Raw data lines minus the Notes rows (counted here by their opening text, not by the reader).
+    check_counts_per_year(real, registry, REAL_COUNTS, ('"District"', "District,"),
+                          not_data=('"' + graduation.NOTES_TITLE,))
 
 
 @pytest.mark.realdata
@@ -367,3 +371,37 @@ def test_real_statewide_rate_recomputed_from_districts(real):
     # Recomputed rates (rounded) as found when the reader was written: gaps 0.04-0.74 points.
     assert gaps.max() < 0.8, gaps.to_dict()
     assert pd.Series(recomputed).loc[2020:].between(85, 92).all()
+
+
+# --- the trailing Notes row (grad-2020-21, 2021-22, 2024-25) -------------------------------------------
+
+NOTES_ROW = (
+    '"Four-Year Graduation Rates, 2020-21 All Districts, All Students Export .csv file Notes:Four-Year '
+    'Graduation Rate is ... Bridgeport School District 1365 1010 74.0 * The data are suppressed to ensure '
+    'confidentiality.",2021,,,\n'
+)
+NOTES_BODY = (
+    "District,fiscal_year,cohort_count,graduation_count,graduation_rate\n"
+    "Bridgeport School District,2021,1365.0,1010.0,74.0\n"
+    "Jumoke Academy District,2021,,,\n"
+)
+
+
+def test_trailing_notes_row_dropped_and_counted(write_raw, crosswalk):
+    df, report = _read(write_raw("grad-2020-21.csv", NOTES_BODY + NOTES_ROW), crosswalk)
+    assert df["district_code"].tolist() == ["0150011", "2610013"]
+    assert report.rows_read == 3 and report.rows_kept == 2
+    assert report.dropped == {graduation.DROP_NOTES: 1}
+
+
+def test_notes_row_not_last_raises(write_raw, crosswalk):
+    text = NOTES_BODY.splitlines(keepends=True)
+    path = write_raw("grad-2020-21.csv", text[0] + NOTES_ROW + "".join(text[1:]))
+    _raises(path, crosswalk, 2, "District", "notes row is not the last row")
+
+
+def test_notes_like_row_with_numbers_is_not_skipped(write_raw, crosswalk):
+    # A row whose name merely starts like the title but carries numbers is data: an unknown district.
+    bad = NOTES_ROW.replace(",2021,,,", ",2021,10,9,90.0")
+    _raises(write_raw("grad-2020-21.csv", NOTES_BODY + bad), crosswalk, 4, "District",
+            "unknown district name")

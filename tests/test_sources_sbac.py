@@ -11,7 +11,7 @@ import pytest
 
 from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
 from alliance_study.data.sources import sbac
-from alliance_study.data.sources.common import SourceReport, town_district_code
+from alliance_study.data.sources.common import SourceReport, town_district_code, year_from_path
 from alliance_study.errors import RawDataError
 
 # ---------------------------------------------------------------------------------------------------
@@ -331,6 +331,8 @@ def test_non_utf8_raises(write_raw, crosswalk, encoding):
 # Real data
 
 YEARS = [2015, 2016, 2017, 2018, 2019]
+#: Years from the edbot317 all-grades-combined exports (no by-grade or state file).
+EDBOT_YEARS = [2022, 2023, 2024, 2025]
 
 
 @pytest.fixture(scope="module")
@@ -351,7 +353,7 @@ def original_alliance(registry) -> list[str]:
 
 @pytest.mark.realdata
 def test_real_row_accounting(real):
-    assert len(real.reports) == 15
+    assert len(real.reports) == 19
     for r in real.reports:
         assert r.rows_read == r.rows_kept + sum(r.dropped.values())
         assert set(r.dropped) <= {sbac.DROP_BLANK}
@@ -361,11 +363,12 @@ def test_real_row_accounting(real):
 @pytest.mark.realdata
 def test_real_district_counts_match_raw_rows(real):
     d = real.district
-    assert sorted(d["year"].unique()) == YEARS
-    assert d.groupby("year").size().to_dict() == {2015: 196, 2016: 189, 2017: 190, 2018: 192, 2019: 192}
+    assert sorted(d["year"].unique()) == YEARS + EDBOT_YEARS
+    assert d.groupby("year").size().to_dict() == {2015: 196, 2016: 189, 2017: 190, 2018: 192, 2019: 192,
+                                                  2022: 192, 2023: 192, 2024: 192, 2025: 191}
     for r in real.reports:
-        year = int(r.file.split("__")[1][:4]) + 1
-        if r.file.endswith(sbac.KIND_COMBINED):
+        year = year_from_path(r.file)
+        if r.file.endswith(sbac.KIND_COMBINED) or sbac._kind(r.file) == sbac.KIND_EDBOT:
             # Two subject rows per district; kept rows = raw data rows minus the blank line.
             assert r.rows_kept == 2 * (d["year"] == year).sum()
     assert d["district_code"].str.fullmatch(r"\d{7}").all()
@@ -375,11 +378,15 @@ def test_real_district_counts_match_raw_rows(real):
 @pytest.mark.realdata
 def test_real_original_alliance_districts_every_year(real, original_alliance):
     d = real.district
-    for year in YEARS:
+    for year in YEARS + EDBOT_YEARS:
         present = set(d.loc[d["year"] == year, "district_code"])
         assert set(original_alliance) <= present, (year, sorted(set(original_alliance) - present))
         sub = d[(d["year"] == year) & d["district_code"].isin(original_alliance)]
-        assert sub["sbac_ela_pct_l34"].notna().all() and sub["sbac_math_vss_g38"].notna().all()
+        assert sub["sbac_ela_pct_l34"].notna().all()
+        if year in YEARS:
+            assert sub["sbac_math_vss_g38"].notna().all()
+        else:  # The 2022-2025 exports publish no scale score; grades 3-8 come from the combined export.
+            assert sub["sbac_math_vss_g38"].isna().all() and sub["sbac_math_pct_l34_g38"].notna().all()
 
 
 @pytest.mark.realdata
@@ -444,3 +451,91 @@ def test_real_output_types(real):
     assert g.groupby("year")["grade"].agg(lambda s: sorted(set(s))).to_dict()[2016] == [3, 4, 5, 6, 7, 8]
     assert isinstance(g, pd.DataFrame)
     assert not g.duplicated(["district_code", "year", "grade", "subject"]).any()
+
+
+@pytest.mark.realdata
+def test_real_2025_values_and_region_20(real):
+    d = real.district.set_index(["district_code", "year"])
+    # sbac-2024-25.csv: "Regional School District 20","=""2200012""","ELA",673,669,99.4,669,83,12.4,118,17.6,
+    # 269,40.2,199,29...; Litchfield (0740011) and Region 6 (2060012) are no longer listed.
+    r20 = d.loc[("2200012", 2025)]
+    assert r20["sbac_ela_n_scored"] == 669 and r20["sbac_ela_participation"] == 99.4
+    assert ("0740011", 2025) not in d.index and ("2060012", 2025) not in d.index
+    # The Math row (blank name and code) belongs to the district above it: Woodstock 2024-25 Math
+    # ,,"Math",520,506,97.3,506,129,25.5,174,34.4,122,24.1,81,16.0,203,40.1
+    w = d.loc[("1690011", 2025)]
+    assert (w["sbac_math_n_scored"], w["sbac_math_pct_l34"]) == (506, 40.1)
+    assert w["sbac_math_pct_l34_g38"] == pytest.approx(100 * 203 / 506)
+    assert w["sbac_math_n_g38"] == 506
+
+
+# ---------------------------------------------------------------------------------------------------
+# The 2021-22 to 2024-25 exports: plain "Count" labels, Math rows with blank name and code.
+
+EDBOT_TITLE = (
+    '"Smarter Balanced Assessments, 2022-23"\n'
+    '"All Districts, ELA and Math, All Grades Combined, All Students"\n\n'
+)
+EDBOT_HEADER = (
+    f'"",,,,{GROUP}\n'
+    '"District","District Code","Subject","Total Number of Students","Total Number Tested",'
+    '"Smarter Balanced Participation Rate","Total Number with Scored Tests","Count","%","Count","%",'
+    '"Count","%","Count","%","Count","%"\n'
+)
+
+
+def edbot_rows(name, code, n_ela, l34_ela, n_math, l34_math) -> str:
+    ela = f'"{name}","=""{code}""","ELA",{n_ela + 5},{n_ela},98.0,{n_ela},{levels(n_ela, l34_ela)}\n'
+    math_ = f',,"Math",{n_math + 5},{n_math},98.0,{n_math},{levels(n_math, l34_math)}\n'
+    return ela + math_
+
+
+def test_edbot_layout_counts_and_carried_names(tmp_path, crosswalk):
+    text = (EDBOT_TITLE + EDBOT_HEADER + edbot_rows("Bridgeport School District", "0150011", 200, 50, 190, 40)
+            + edbot_rows("Hartford School District", "0640011", 400, 100, 380, "*") + "\n")
+    path = tmp_path / "sbac-2022-23.csv"
+    path.write_text(text)
+    r = report()
+    df = sbac.read_combined_file(path, "sbac-2022-23.csv", crosswalk, r)
+    assert df[["district_code", "subject"]].values.tolist() == [
+        ["0150011", "ela"], ["0150011", "math"], ["0640011", "ela"], ["0640011", "math"]]
+    assert df["l34_n"].tolist()[:3] == [50, 40, 100] and np.isnan(df["l34_n"].iloc[3])
+    assert r.suppressed["Level 3&4Met or Exceeded | Count"] == 1
+    assert r.rows_read == 5 and r.rows_kept == 4 and r.dropped == {sbac.DROP_BLANK: 1}
+
+
+def test_edbot_load_fills_grades_3_8_from_combined(tmp_path, crosswalk):
+    reg_dir = tmp_path / "raw"
+    reg_dir.mkdir()
+    rel = "edbot317-source/public-CT-ed-data/data/sbac/raw/all_students/sbac-2022-23.csv"
+    (reg_dir / rel).parent.mkdir(parents=True)
+    (reg_dir / rel).write_text(EDBOT_TITLE + EDBOT_HEADER
+                               + edbot_rows("Bridgeport School District", "0150011", 200, 50, 190, 38) + "\n")
+    reg = Registry(entries=[RegistryEntry(rel, "sbac", sha256_file(reg_dir / rel), 0, "", "", "no", "", "")],
+                   raw_dir=reg_dir)
+    out = sbac.load(reg, crosswalk)
+    row = out.district.iloc[0]
+    assert row["year"] == 2023
+    assert row["sbac_ela_pct_l34_g38"] == pytest.approx(25.0) and row["sbac_math_n_g38"] == 190
+    assert np.isnan(row["sbac_ela_vss_g38"])
+    assert out.state.empty and out.extra["sbac_by_grade"].empty
+
+
+@pytest.mark.parametrize("damage, line, column, match", [
+    # A Math row with a blank name but a code.
+    (lambda t: t.replace(',,"Math"', ',"=""0150011""","Math"', 1), 7, "District", "missing on a row"),
+    # The first data row has no name.
+    (lambda t: t.replace('"Bridgeport School District","=""0150011""","ELA"', ',,"ELA"'), 6, "District",
+     "not the Math row under"),
+    # A renamed count label.
+    (lambda t: t.replace('"Count","%","Count"', '"Cnt","%","Count"', 1), 5, "Level 1Not Met | Cnt",
+     "unexpected column"),
+])
+def test_edbot_bad_input(tmp_path, crosswalk, damage, line, column, match):
+    text = EDBOT_TITLE + EDBOT_HEADER + edbot_rows("Bridgeport School District", "0150011", 200, 50, 190, 40)
+    path = tmp_path / "sbac-2022-23.csv"
+    path.write_text(damage(text) + "\n")
+    with pytest.raises(RawDataError) as exc:
+        sbac.read_combined_file(path, "sbac-2022-23.csv", crosswalk, report())
+    raises_at(exc, "sbac-2022-23.csv", line, column)
+    assert match in str(exc.value)

@@ -28,6 +28,7 @@ EDSIGHT = f"{CTDATA}/edsight-data/data"
 #: matches two patterns is an error.
 FAMILY_PATTERNS: list[tuple[str, str]] = [
     ("sbac", rf"^{CTDATA}/smarter-balanced-by-all-students/raw/smarter-balanced__\d{{4}}-\d{{2}}_.*\.csv$"),
+    ("sbac", r"^edbot317-source/public-CT-ed-data/data/sbac/raw/all_students/sbac-\d{4}-\d{2}\.csv$"),
     ("graduation", rf"^{CTDATA}/four-year-grad-rates-by-all-students/raw/four-year-graduation-rates__\d{{4}}-\d{{2}}_all-students_grad(_ct)?\.csv$"),
     ("graduation", r"^edbot317-source/public-CT-ed-data/data/graduation_4yr/raw/all_students/grad-\d{4}-\d{2}\.csv$"),
     ("absenteeism", rf"^{CTDATA}/chronic-absenteeism-by-all-students/raw/chronic-absenteeism__\d{{4}}-\d{{2}}_all-students(_ct)?\.csv$"),
@@ -40,6 +41,13 @@ FAMILY_PATTERNS: list[tuple[str, str]] = [
     ("enrollment", rf"^{EDSIGHT}/enrollment-district/enrollment__\d{{4}}-\d{{2}}_(all-students|race|lunch|ell|special-education)(_ct)?\.csv$"),
     ("enrollment", rf"^{CTDATA}/educational-need/raw/enrollment__\d{{4}}-\d{{2}}_(lunch|ell|special-education)\.csv$"),
     ("staffing", rf"^{EDSIGHT}/staffing-levels-district/staffing-levels__\d{{4}}-\d{{2}}_all_all-categories(_ct)?\.csv$"),
+    ("ncep", r"^edbot317-source/public-CT-ed-data/data/district_year_ncep/district_year_ncep\.csv$"),
+    # Revenue by source: the 2006-2015 exports come as three files a year (excluding, including and both
+    # stacked); the reader takes the "excluding school construction" table, the definition the 2018-2025
+    # exports give amounts for.
+    ("revenue", rf"^{EDSIGHT}/revenue-sources-district/revenue-sources__\d{{4}}-\d{{2}}_excluding-school-construction\.csv$"),
+    ("revenue", r"^edbot317-source/public-CT-ed-data/data/district_year_revenue/raw/revenue-\d{4}-\d{2}\.csv$"),
+    ("cpi", r"^edbot317-source/public-CT-ed-data/data/cpi_u_deflator/cpi_u_deflator\.csv$"),
     ("directory", r"^darrentweng/CTSchoolPerformance15-22/Education_Directory\.csv$"),
 ]
 

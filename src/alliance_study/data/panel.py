@@ -9,8 +9,8 @@ pandera, and returns everything that ``write_outputs`` writes to ``data/processe
 - ``<name>.parquet`` for each long side table (SBAC by grade, CMT/CAPT by grade, staffing, histpay,
   ECS by town);
 - ``datapackage.json``: the data dictionary (Frictionless Data Package);
-- ``build_report.csv`` / ``build_report.json``: rows read, kept and dropped by reason, and suppressed
-  cells by column, for every raw file.
+- ``build_report.csv`` / ``build_report.json``: rows read, kept and dropped by reason, suppressed
+  cells by column, and rows kept although a check flagged them (with the gap), for every raw file.
 
 Nothing is written unless validation passes; the whole output set is then published at once
 (:mod:`~alliance_study.data.publish`: a versioned folder and an atomic symbolic-link swap), so a failed
@@ -36,6 +36,7 @@ from alliance_study.data.schema import panel_schema, validate_panel
 from alliance_study.data.sources import (
     absenteeism,
     cmt_capt,
+    cpi,
     designations,
     directory,
     ecs,
@@ -43,6 +44,8 @@ from alliance_study.data.sources import (
     expenditures,
     graduation,
     histpay,
+    ncep,
+    revenue,
     sbac,
     seda,
     staffing,
@@ -64,6 +67,9 @@ SOURCE_MODULES = (
     expenditures,
     ecs,
     histpay,
+    ncep,
+    revenue,
+    cpi,  # no district columns: the yearly CPI-U table goes to state_year.csv and the cpi side table
 )
 
 #: First panel year: spring 2006, the first CMT year in sgaul/testscores (2005-06). Earlier years exist
@@ -135,6 +141,9 @@ def build_report_frame(reports: list[SourceReport]) -> pd.DataFrame:
             rows.append({**base, "kind": "dropped", "what": reason, "n": r.dropped[reason]})
         for column in sorted(r.suppressed):
             rows.append({**base, "kind": "suppressed", "what": column, "n": r.suppressed[column]})
+        for f in r.flagged:
+            rows.append({**base, "kind": "flagged", "what": f"line {f['line']}, {f['column']}: {f['what']} "
+                         f"(gap {f['gap']:g})", "n": 1})
     return pd.DataFrame(rows, columns=["family", "file", "rows_read", "rows_kept", "rows_dropped",
                                        "kind", "what", "n"])
 
@@ -217,7 +226,8 @@ def assemble(
         if overlap:
             raise ValidationError(f"two sources define the same columns: {overlap}")
         panel = panel.join(t, how="left")
-    panel = panel.reset_index()
+    # One block per dtype again after many joins (pandas warns about a fragmented frame otherwise).
+    panel = panel.copy().reset_index()
 
     panel.insert(2, "district_name", panel["district_code"].map(ids["district_name"]))
     panel.insert(3, "entity_type", panel["district_code"].map(ids["entity_type"]))
@@ -441,7 +451,8 @@ def _write_files(build: PanelBuild, folder: Path) -> None:
     report_json = {
         "files": [
             {"family": r.family, "file": r.file, "rows_read": r.rows_read, "rows_kept": r.rows_kept,
-             "dropped": dict(sorted(r.dropped.items())), "suppressed": dict(sorted(r.suppressed.items()))}
+             "dropped": dict(sorted(r.dropped.items())), "suppressed": dict(sorted(r.suppressed.items())),
+             **({"flagged": r.flagged} if r.flagged else {})}
             for r in sorted(build.reports, key=lambda r: (r.family, r.file))
         ],
         "panel_assembly": build.assembly,

@@ -76,6 +76,13 @@ class SourceReport:
     rows_kept: int = 0
     dropped: Counter = field(default_factory=Counter)
     suppressed: Counter = field(default_factory=Counter)
+    #: Rows kept as published although a check found them inconsistent (e.g. amounts that do not add up to
+    #: their total): one dict per row with ``line``, ``column``, ``what`` and ``gap``.
+    flagged: list = field(default_factory=list)
+
+    def flag(self, line: int, column: str, what: str, gap: float) -> None:
+        """List a kept row that a check flagged, with the size of the inconsistency."""
+        self.flagged.append({"line": int(line), "column": column, "what": what, "gap": float(gap)})
 
     def drop(self, reason: str, n: int = 1) -> None:
         """Count ``n`` rows dropped for ``reason``."""

@@ -41,9 +41,10 @@ DISTRICT_ORG_TYPES = {
 #: Directory columns the reader uses (others are ignored deliberately; the file has 25).
 DIRECTORY_COLUMNS = ["District Name", "School Name", "Organization Type", "Organization Code", "Town"]
 
-#: District-level entities found in the EdSight exports (2010-2020) that the 2022-23 directory lists
+#: District-level entities found in the EdSight exports (2010-2025) that the 2022-23 directory lists
 #: only at the school level (charters, the technical high school system, endowed academies) or not at
-#: all (closed charters). Names as in the exports; codes as in the exports.
+#: all (closed charters, and Regional School District 20, formed in 2024). Names as in the exports; codes
+#: as in the exports.
 HISTORICAL_DISTRICTS: dict[str, str] = {
     "2310018": "Goodwin University Educational Services (GUES)",
     "2610013": "Jumoke Academy District",
@@ -73,6 +74,9 @@ HISTORICAL_DISTRICTS: dict[str, str] = {
     "2960013": "Stamford Charter School for Excellence District",
     "2970013": "Capital Preparatory Harbor School District",
     "9000016": "Connecticut Technical Education and Career System",
+    # Formed after the 2022-23 directory: Litchfield and the Region 6 towns (Goshen, Morris, Warren), first
+    # listed in the 2024-25 SBAC, graduation and revenue exports and, as "District No. 20", in the NCEP file.
+    "2200012": "Regional School District 20",
     "9010022": "Norwich Free Academy District",
     "9020022": "The Gilbert School District",
     "9030022": "The Woodstock Academy District",

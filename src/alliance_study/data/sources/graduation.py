@@ -11,6 +11,11 @@ Sources (registry family ``graduation``):
   transcriptions of later EdSight exports as plain CSV (``District,fiscal_year,cohort_count,
   graduation_count,graduation_rate``), names only, suppressed cells left blank. They hold no state row,
   so there are no state totals for 2020, 2023 and 2024 (none are computed; a state row would be used).
+- edbot317-source ``grad-2020-21.csv``, ``grad-2021-22.csv``, ``grad-2024-25.csv``: the same transcription
+  layout, but these copies keep the export's trailing free-text Notes row: one long quoted cell in the
+  ``District`` column (the export title, ``Notes:`` and the whole table flattened), the fiscal year, and
+  blank measures. It is recognised by :func:`is_notes_row`, must be the last row, and is counted as
+  dropped (:data:`DROP_NOTES`); a Notes-like row anywhere else raises.
 
 Norwich and Winchester have no public high school of their own: their students attend the endowed
 academies, and their graduates are reported under Norwich Free Academy (9010022) and The Gilbert School
@@ -93,6 +98,14 @@ TRANSCRIBED_TOKENS = frozenset({""})
 #: rounding of the cohort adjustments.
 RATE_TOLERANCE = 0.15
 
+#: Start of the trailing free-text Notes row's District cell (the export title) and the word it contains
+#: (grad-2020-21, grad-2021-22, grad-2024-25; shared/data/MANIFEST.csv notes).
+NOTES_TITLE = "Four-Year Graduation Rates"
+NOTES_MARK = "Notes:"
+
+#: Drop reason for the trailing Notes row.
+DROP_NOTES = "export notes row (free text after the table)"
+
 #: File-name ending of the state-total exports.
 STATE_FILE_SUFFIX = "_ct.csv"
 
@@ -100,13 +113,13 @@ STATE_FILE_SUFFIX = "_ct.csv"
 SOURCE = (
     "CSDE EdSight four-year graduation rates, all students: CT-Data-Collaborative/"
     "four-year-grad-rates-by-all-students (2011-2019); edbot317-source/public-CT-ed-data transcriptions "
-    "(2020, 2023, 2024)"
+    "(2020-2025)"
 )
 
 #: Caveat shared by the column descriptions.
 _CAVEAT = (
     " Norwich and Winchester graduates are reported under Norwich Free Academy (9010022) and The Gilbert "
-    "School (9020022). The class of 2020 finished during the COVID-19 school closures; no data for 2021-2022."
+    "School (9020022). The class of 2020 finished during the COVID-19 school closures."
 )
 
 COLUMNS = [
@@ -127,6 +140,27 @@ COLUMNS = [
         SOURCE,
     ),
 ]
+
+def is_notes_row(name: str, measures: list[str]) -> bool:
+    """True for the export's free-text Notes row: the title and ``Notes:`` in the name cell, no measures."""
+    return name.startswith(NOTES_TITLE) and NOTES_MARK in name and not any(m.strip() for m in measures)
+
+
+def _drop_notes_row(df: pd.DataFrame, display: str, report: SourceReport) -> pd.DataFrame:
+    """Drop the trailing Notes row (counted); raise on a Notes-like row that is not the last row."""
+    names = df["district_name"].astype(str).tolist()
+    notes = [i for i, name in enumerate(names)
+             if is_notes_row(name, [str(df[c].iloc[i]) for c in MEASURES])]
+    if not notes:
+        return df
+    last = len(df) - 1
+    for i in notes:
+        if i != last:
+            raise RawDataError(display, "export notes row is not the last row of the file",
+                               row=int(df["_line"].iloc[i]), column="District")
+    report.drop(DROP_NOTES)
+    return df.iloc[:last].reset_index(drop=True)
+
 
 def read_grad_file(
     path: Path,
@@ -185,6 +219,8 @@ def read_grad_file(
     blank = (df[data_cols] == "").all(axis=1)
     report.drop("blank line", int(blank.sum()))
     df = df[~blank].reset_index(drop=True)
+    if transcribed:
+        df = _drop_notes_row(df, display, report)
     if df.empty:
         raise RawDataError(display, "no data rows after the header", row=header_line, column=table.columns[0])
     check_export_end(table, path, display, table.columns[-1])

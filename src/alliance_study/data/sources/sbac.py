@@ -1,7 +1,7 @@
-"""Smarter Balanced (SBAC) ELA and math results, 2015-2019, from the raw EdSight exports.
+"""Smarter Balanced (SBAC) ELA and math results, 2015-2019 and 2022-2025, from the raw EdSight exports.
 
-Source: CT-Data-Collaborative/smarter-balanced-by-all-students, ``raw/``. Each school year has three
-files:
+Source for 2015-2019: CT-Data-Collaborative/smarter-balanced-by-all-students, ``raw/``. Each school year
+has three files:
 
 - ``..._all-grades-combined.csv``: district x subject, all tested grades together (levels 1-4 counts and
   percents, % level 3&4, participation);
@@ -15,10 +15,20 @@ in some years and plain ``640011`` in others; ``*`` marks a suppressed cell.
 
 Grades 3-8 measures (``*_g38``) are comparable across years (2015 also tested grade 11, later years did
 not), so they are computed from the by-grade file rather than taken from the all-grades-combined one.
+
+Source for 2022-2025: edbot317-source/public-CT-ed-data ``data/sbac/raw/all_students/sbac-YYYY-YY.csv``
+(:data:`KIND_EDBOT`), the all-grades-combined export only (grades 3-8; no tests in 2020 and 2021). Same
+layout, with three quirks handled here: the level columns are labelled plain ``Count`` under each level
+group (so ``"Level 1Not Met | Count"``), the Math row of each district leaves ``District`` and ``District
+Code`` blank (they are carried down from the ELA row directly above, which must be the same district's
+ELA row), and there is no average scale score and no by-grade or state file. Because these exports cover
+grades 3-8 only, their % level 3&4 and scored tests also fill ``*_pct_l34_g38`` and ``*_n_g38`` for those
+years; ``*_vss_g38`` stays empty.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +65,9 @@ FAMILY = "sbac"
 KIND_STATE = "_all-grades-combined_ct.csv"
 KIND_COMBINED = "_all-grades-combined.csv"
 KIND_GRADE = "_all-grades.csv"
+#: edbot317-source exports (2021-22 on): all grades combined, named ``sbac-2021-22.csv``.
+KIND_EDBOT = "edbot"
+_EDBOT_NAME = re.compile(r"(^|/)sbac-\d{4}-\d{2}\.csv$")
 
 #: Raw ``Subject`` values -> the short names used in column names.
 SUBJECTS: dict[str, str] = {"ELA": "ela", "Math": "math"}
@@ -90,6 +103,12 @@ _LEVEL_COLUMNS: dict[str, str | None] = {
     "Level 4Exceeded | %": "l4_pct",
     "Level 3&4Met or Exceeded | Level 3&4 Met or Exceeded Count": "l34_n",
     "Level 3&4Met or Exceeded | %": "l34_pct",
+    # 2021-22 on (edbot317 copies of the EdSight export): the count columns are labelled plain "Count".
+    "Level 1Not Met | Count": "l1_n",
+    "Level 2Approaching | Count": "l2_n",
+    "Level 3Met | Count": "l3_n",
+    "Level 4Exceeded | Count": "l4_n",
+    "Level 3&4Met or Exceeded | Count": "l34_n",
 }
 
 # Count labels lost their in-cell line breaks ("Total Numberof Students"); the spaced spellings are the
@@ -196,6 +215,35 @@ def _numbers(
     return out
 
 
+def _carry_down(df: pd.DataFrame, display: str, labels: dict[str, str]) -> pd.DataFrame:
+    """Fill a Math row's blank ``District`` and ``District Code`` from the ELA row directly above.
+
+    The 2021-22 to 2024-25 exports name each district once, on its ELA row. A blank name or code anywhere
+    else (a first row, a row under a non-ELA row, or only one of the two blank) raises.
+    """
+    names = df["district"].tolist()
+    codes = df["district_code"].tolist()
+    subjects = [unquote_excel(v) for v in df["subject"].tolist()]
+    lines = df["_line"].tolist()
+    changed = False
+    for i in range(len(names)):
+        blank_name, blank_code = not names[i].strip(), not codes[i].strip()
+        if not (blank_name or blank_code):
+            continue
+        column = labels["district"] if blank_name else labels["district_code"]
+        if not (blank_name and blank_code):
+            raise RawDataError(display, "district name or code missing on a row that has the other",
+                               row=int(lines[i]), column=column)
+        if i == 0 or subjects[i] != "Math" or subjects[i - 1] != "ELA" or not codes[i - 1].strip():
+            raise RawDataError(display, "blank district on a row that is not the Math row under a "
+                               "district's ELA row", row=int(lines[i]), column=column)
+        names[i], codes[i] = names[i - 1], codes[i - 1]
+        changed = True
+    if not changed:
+        return df
+    return df.assign(district=names, district_code=codes)
+
+
 def _subjects(df: pd.DataFrame, display: str, label: str) -> list[str]:
     """Map raw subject names to ``ela`` / ``math``; raise on anything else."""
     raw = df["subject"].tolist()
@@ -290,6 +338,7 @@ def read_combined_file(path: Path, display: str, crosswalk: Crosswalk, report: S
     """
     df, present, table = _table(path, display, report, COMBINED_COLUMNS, _REQUIRED_COMBINED, crosswalk)
     labels = {c: label_of(COMBINED_COLUMNS, c, present) for c in _REQUIRED_COMBINED}
+    df = _carry_down(df, display, labels)
     values = _numbers(df, display, report, labels)
     codes = _codes(df, display, crosswalk, labels["district_code"])
     subjects = _subjects(df, display, labels["subject"])
@@ -494,7 +543,8 @@ DISTRICT_COLUMNS = [
 #: State measure columns (all grades combined only: there is no state by-grade file).
 STATE_MEASURES = [f"sbac_{s}_{m}" for m in ("pct_l34", "n_scored", "participation") for s in ("ela", "math")]
 
-_SOURCE = "sbac: CT-Data-Collaborative/smarter-balanced-by-all-students raw EdSight exports"
+_SOURCE = ("sbac: CT-Data-Collaborative/smarter-balanced-by-all-students raw EdSight exports (2015-2019); "
+           "edbot317-source/public-CT-ed-data sbac/raw/all_students (2022-2025)")
 
 _SUBJECT_NAME = {"ela": "ELA", "math": "math"}
 
@@ -516,13 +566,16 @@ def column_specs() -> list[ColumnSpec]:
                        _SOURCE + ", all-grades-combined"),
             ColumnSpec(f"sbac_{s}_vss_g38", "number", "scale score points",
                        f"SBAC {name}: average vertical scale score over grades 3-8, weighted by scored "
-                       "tests over the grades whose average is published", _SOURCE + ", all-grades"),
+                       "tests over the grades whose average is published (2015-2019; the 2022-2025 exports "
+                       "publish no scale score)", _SOURCE + ", all-grades"),
             ColumnSpec(f"sbac_{s}_pct_l34_g38", "number", "percent",
                        f"SBAC {name}: % at level 3 or 4 over grades 3-8 (level 3&4 counts / scored tests); "
-                       "empty if any grade's count is suppressed", _SOURCE + ", all-grades"),
+                       "empty if any grade's count is suppressed; 2022-2025 from the all-grades-combined "
+                       "export, which covers grades 3-8 only", _SOURCE + ", all-grades"),
             ColumnSpec(f"sbac_{s}_n_g38", "number", "students",
                        f"SBAC {name}: students with scored tests in grades 3-8; empty if any grade's number "
-                       "is suppressed", _SOURCE + ", all-grades"),
+                       "is suppressed; 2022-2025 from the all-grades-combined export",
+                       _SOURCE + ", all-grades"),
         ]
     order = {c: i for i, c in enumerate(DISTRICT_COLUMNS)}
     return sorted(specs, key=lambda c: order[c.name])
@@ -533,8 +586,19 @@ def _kind(path: str) -> str:
     for kind in (KIND_STATE, KIND_COMBINED, KIND_GRADE):
         if path.endswith(kind):
             return kind
+    if _EDBOT_NAME.search(path):
+        return KIND_EDBOT
     raise RawDataError(path, f"not an SBAC file kind: expected a name ending in {KIND_STATE}, "
-                       f"{KIND_COMBINED} or {KIND_GRADE}")
+                       f"{KIND_COMBINED} or {KIND_GRADE}, or sbac-YYYY-YY.csv")
+
+
+def _g38_from_combined(combined: pd.DataFrame, year: int) -> pd.DataFrame:
+    """Grades 3-8 columns from an all-grades-combined table that covers grades 3-8 only (2022 on)."""
+    n = combined["n_scored"].to_numpy(dtype=np.float64)
+    with np.errstate(all="ignore"):
+        pct = 100.0 * combined["l34_n"].to_numpy(dtype=np.float64) / np.where(n > 0, n, np.nan)
+    return _pivot_subjects(combined["district_code"].tolist(), combined["subject"].tolist(),
+                           {"vss_g38": np.full(len(n), np.nan), "pct_l34_g38": pct, "n_g38": n}, year)
 
 
 def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
@@ -561,6 +625,10 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
             state.append(_wide(read_state_file(path, entry.path, crosswalk, report), year))
         elif kind == KIND_COMBINED:
             combined.append(_wide(read_combined_file(path, entry.path, crosswalk, report), year))
+        elif kind == KIND_EDBOT:
+            table = read_combined_file(path, entry.path, crosswalk, report)
+            combined.append(_wide(table, year))
+            g38.append(_g38_from_combined(table, year))
         else:
             grades = read_grade_file(path, entry.path, crosswalk, report)
             g38.append(_g38_wide(grades, year))

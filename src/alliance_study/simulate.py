@@ -435,3 +435,72 @@ def plan_records(
         frames.append(pd.concat([other, extra_frame], ignore_index=True))
     records = pd.concat(frames, ignore_index=True)
     return records, pd.DataFrame(truth)
+
+
+# --- money: pass-through and crowd-out ------------------------------------------------------------------
+
+def money_panel(
+    n_units: int = 120,
+    years: Sequence[int] = tuple(range(2008, 2025)),
+    n_alliance: int = 30,
+    cohort: int = 2013,
+    pass_through: float = 0.6,
+    crowd_out: float = -0.3,
+    other_aid_effect: float = -0.1,
+    noise_sd: float = 300.0,
+    ar: float = 0.5,
+    seed: int | np.random.Generator = 0,
+) -> pd.DataFrame:
+    """A district-year money panel (2025 dollars per pupil) with known pass-through and crowd-out.
+
+    Alliance dollars per pupil start at ``cohort`` for the first ``n_alliance`` districts and grow with
+    district-specific slopes; every district's other ECS aid per pupil drifts. Then
+    ``spending = unit + year + pass_through * alliance + 0.3 * other_aid + e`` and
+    ``local = unit + year + crowd_out * alliance + other_aid_effect * other_aid + e``, with AR(1) errors
+    within district (coefficient ``ar``), so clustered standard errors are needed for correct coverage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns :func:`alliance_study.analysis.money.pass_through` and ``crowd_out`` read:
+        ``district_code, year, cohort, adm, alliance_pp_real, other_ecs_pp_real, spending_pp_real,
+        local_pp_real, spending_basis ("NCEP"), revenue_basis ("amounts")``.
+    """
+    rng = np.random.default_rng(seed)
+    years = list(years)
+    n_t = len(years)
+    codes = [f"{i + 1:03d}0011" for i in range(n_units)]
+    treated = np.arange(n_units) < n_alliance
+    t = np.array(years, dtype=float)
+    since = np.clip(t - cohort + 1, 0, None)
+    slope = rng.uniform(100.0, 400.0, n_units)
+    alliance = np.where(treated[:, None], slope[:, None] * np.minimum(since, 6)[None, :]
+                        + rng.normal(0, 100, (n_units, n_t)) * (since > 0)[None, :], 0.0)
+    alliance = np.clip(alliance, 0.0, None)
+    other = (rng.normal(4000, 2000, n_units)[:, None] + np.cumsum(rng.normal(0, 150, (n_units, n_t)), axis=1))
+
+    def errors() -> np.ndarray:
+        e = np.empty((n_units, n_t))
+        e[:, 0] = rng.normal(0, noise_sd, n_units)
+        for j in range(1, n_t):
+            e[:, j] = ar * e[:, j - 1] + rng.normal(0, noise_sd * np.sqrt(1 - ar ** 2), n_units)
+        return e
+
+    unit = rng.normal(18000, 3000, n_units)[:, None]
+    year = np.linspace(0, 2000, n_t)[None, :] + rng.normal(0, 200, n_t)[None, :]
+    spending = unit + year + pass_through * alliance + 0.3 * other + errors()
+    local = 0.6 * unit + year + crowd_out * alliance + other_aid_effect * other + errors()
+    frame = pd.DataFrame({
+        "district_code": np.repeat(codes, n_t),
+        "year": np.tile(years, n_units),
+        "cohort": pd.array(np.repeat(np.where(treated, cohort, -1), n_t), dtype="Int64"),
+        "adm": 1000.0,
+        "alliance_pp_real": alliance.ravel(),
+        "other_ecs_pp_real": other.ravel(),
+        "spending_pp_real": spending.ravel(),
+        "local_pp_real": local.ravel(),
+        "spending_basis": "NCEP",
+        "revenue_basis": "amounts",
+    })
+    frame.loc[frame["cohort"] < 0, "cohort"] = pd.NA
+    return frame

@@ -10,37 +10,110 @@ import pytest
 from alliance_study.analysis import money
 from alliance_study.simulate import money_panel as simulate_money
 
-CPI = pd.DataFrame({"year": [2012, 2013, 2018, 2025], "cpi_u": [200.0, 250.0, 250.0, 500.0],
-                    "deflator_2025": [2.5, 2.0, 2.0, 1.0]})
+CPI = pd.DataFrame(
+    {
+        "year": [2012, 2013, 2018, 2025],
+        "cpi_u": [200.0, 250.0, 250.0, 500.0],
+        "deflator_2025": [2.5, 2.0, 2.0, 1.0],
+    }
+)
 
 
 def _panel_rows():
-    base = {"entity_type": "town_district", "ppe_total": np.nan, "ecs_entitlement": np.nan,
-            "alliance_dollars": np.nan, "nce_per_pupil": np.nan, "adm": np.nan, "alliance_cohort": pd.NA,
-            **{f"rev_{s}": np.nan for s in (*money.REVENUE_SOURCES, "total")},
-            **{f"rev_{s}_pct": np.nan for s in money.REVENUE_SOURCES}}
+    base = {
+        "entity_type": "town_district",
+        "ppe_total": np.nan,
+        "ecs_entitlement": np.nan,
+        "alliance_dollars": np.nan,
+        "nce_per_pupil": np.nan,
+        "adm": np.nan,
+        "alliance_cohort": pd.NA,
+        **{f"rev_{s}": np.nan for s in (*money.REVENUE_SOURCES, "total")},
+        **{f"rev_{s}_pct": np.nan for s in money.REVENUE_SOURCES},
+    }
     rows = [
         # An Alliance district: FY2012 (no Alliance dollars yet), FY2013 (shares), FY2018 (amounts).
-        {**base, "district_code": "0150011", "district_name": "Bridgeport", "year": 2012, "alliance_cohort": 2013,
-         "nce_per_pupil": 10000.0, "adm": 100.0, "ecs_entitlement": 500000.0, "alliance_dollars": 0.0,
-         "rev_local_pct": 30.0, "rev_state_pct": 60.0, "rev_federal_pct": 10.0, "rev_tuition_other_pct": 0.0},
-        {**base, "district_code": "0150011", "district_name": "Bridgeport", "year": 2013, "alliance_cohort": 2013,
-         "nce_per_pupil": 11000.0, "adm": 100.0, "ecs_entitlement": 600000.0, "alliance_dollars": 100000.0,
-         "rev_local_pct": 30.0, "rev_state_pct": 60.0, "rev_federal_pct": 10.0, "rev_tuition_other_pct": 0.0},
-        {**base, "district_code": "0150011", "district_name": "Bridgeport", "year": 2018, "alliance_cohort": 2013,
-         "nce_per_pupil": 12000.0, "adm": 200.0, "ecs_entitlement": 1000000.0, "alliance_dollars": 200000.0,
-         "rev_local": 800000.0, "rev_state": 1400000.0, "rev_federal": 200000.0, "rev_tuition_other": 0.0,
-         "rev_total": 2400000.0, "rev_local_pct": 33.3, "rev_state_pct": 58.3, "rev_federal_pct": 8.3,
-         "rev_tuition_other_pct": 0.0},
+        {
+            **base,
+            "district_code": "0150011",
+            "district_name": "Bridgeport",
+            "year": 2012,
+            "alliance_cohort": 2013,
+            "nce_per_pupil": 10000.0,
+            "adm": 100.0,
+            "ecs_entitlement": 500000.0,
+            "alliance_dollars": 0.0,
+            "rev_local_pct": 30.0,
+            "rev_state_pct": 60.0,
+            "rev_federal_pct": 10.0,
+            "rev_tuition_other_pct": 0.0,
+        },
+        {
+            **base,
+            "district_code": "0150011",
+            "district_name": "Bridgeport",
+            "year": 2013,
+            "alliance_cohort": 2013,
+            "nce_per_pupil": 11000.0,
+            "adm": 100.0,
+            "ecs_entitlement": 600000.0,
+            "alliance_dollars": 100000.0,
+            "rev_local_pct": 30.0,
+            "rev_state_pct": 60.0,
+            "rev_federal_pct": 10.0,
+            "rev_tuition_other_pct": 0.0,
+        },
+        {
+            **base,
+            "district_code": "0150011",
+            "district_name": "Bridgeport",
+            "year": 2018,
+            "alliance_cohort": 2013,
+            "nce_per_pupil": 12000.0,
+            "adm": 200.0,
+            "ecs_entitlement": 1000000.0,
+            "alliance_dollars": 200000.0,
+            "rev_local": 800000.0,
+            "rev_state": 1400000.0,
+            "rev_federal": 200000.0,
+            "rev_tuition_other": 0.0,
+            "rev_total": 2400000.0,
+            "rev_local_pct": 33.3,
+            "rev_state_pct": 58.3,
+            "rev_federal_pct": 8.3,
+            "rev_tuition_other_pct": 0.0,
+        },
         # A never-designated district with EdSight spending only (FY2012: no NCEP row here).
-        {**base, "district_code": "0570011", "district_name": "Greenwich", "year": 2012, "ppe_total": 20000.0,
-         "adm": 50.0, "rev_local_pct": 90.0, "rev_state_pct": 10.0, "rev_federal_pct": 0.0,
-         "rev_tuition_other_pct": 0.0},
+        {
+            **base,
+            "district_code": "0570011",
+            "district_name": "Greenwich",
+            "year": 2012,
+            "ppe_total": 20000.0,
+            "adm": 50.0,
+            "rev_local_pct": 90.0,
+            "rev_state_pct": 10.0,
+            "rev_federal_pct": 0.0,
+            "rev_tuition_other_pct": 0.0,
+        },
         # Left out: a shared-region member town and a regional district.
-        {**base, "district_code": "0010011", "district_name": "Andover", "year": 2012, "nce_per_pupil": 1.0,
-         "adm": 1.0},
-        {**base, "district_code": "2080012", "district_name": "Region 8", "year": 2012,
-         "entity_type": "regional_district", "nce_per_pupil": 1.0, "adm": 1.0},
+        {
+            **base,
+            "district_code": "0010011",
+            "district_name": "Andover",
+            "year": 2012,
+            "nce_per_pupil": 1.0,
+            "adm": 1.0,
+        },
+        {
+            **base,
+            "district_code": "2080012",
+            "district_name": "Region 8",
+            "year": 2012,
+            "entity_type": "regional_district",
+            "nce_per_pupil": 1.0,
+            "adm": 1.0,
+        },
     ]
     return pd.DataFrame(rows)
 
@@ -59,7 +132,9 @@ def test_money_panel_by_hand():
     assert b13["spending_pp_real"] == 22000.0 and b12["alliance_pp_real"] == 0.0
     assert b13["group"] == money.COHORT_LABELS[2013]
     g = m.loc[("0570011", 2012)]
-    assert g["spending_pp"] == 20000.0 and g["spending_basis"] == "EdSight" and g["group"] == money.OTHER_GROUP
+    assert (
+        g["spending_pp"] == 20000.0 and g["spending_basis"] == "EdSight" and g["group"] == money.OTHER_GROUP
+    )
     assert b12["spending_basis"] == "NCEP"
 
 
@@ -75,8 +150,9 @@ def test_group_series_is_pupil_weighted():
 
 
 def test_rolling_dose_by_hand():
-    frame = pd.DataFrame({"district_code": ["a"] * 6, "year": range(2010, 2016),
-                          "v": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0]})
+    frame = pd.DataFrame(
+        {"district_code": ["a"] * 6, "year": range(2010, 2016), "v": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0]}
+    )
     dose = money.rolling_dose(frame, "v")
     # 2013: mean of 2010-2013 with 2012 missing = (1 + 2 + 4) / 3; 2012: only 2 values in 2009-2012 -> NaN.
     assert dose.tolist()[3] == pytest.approx(7 / 3) and np.isnan(dose.iloc[2])
@@ -89,8 +165,15 @@ def test_benchmark_conversion():
     assert money.per_benchmark_dollars(0.03, 1 / 3, 1.2822) == pytest.approx(0.03 / 3 * 1.2822)
 
 
-@pytest.mark.parametrize("low, high, verdict", [(-0.9, -0.1, "supported"), (-0.2, 0.5, "rejected"),
-                                                (-0.6, 0.3, "inconclusive"), (-0.25, 0.1, "inconclusive")])
+@pytest.mark.parametrize(
+    "low, high, verdict",
+    [
+        (-0.9, -0.1, "supported"),
+        (-0.2, 0.5, "rejected"),
+        (-0.6, 0.3, "inconclusive"),
+        (-0.25, 0.1, "inconclusive"),
+    ],
+)
 def test_crowd_out_verdict_rule(low, high, verdict):
     e = money.Estimate("x", "y", "z", (low + high) / 2, 0.1, low, high, 0.5, 0.28, 10, 5, "")
     assert money.crowd_out_verdict(e) == verdict
@@ -130,8 +213,12 @@ def test_interval_coverage_near_95_percent():
 def test_simulated_dose_response_with_a_strong_instrument():
     rng = np.random.default_rng(3)
     n, years = 100, list(range(2008, 2025))
-    frame = pd.DataFrame({"district_code": np.repeat([f"{i:03d}0011" for i in range(n)], len(years)),
-                          "year": np.tile(years, n)})
+    frame = pd.DataFrame(
+        {
+            "district_code": np.repeat([f"{i:03d}0011" for i in range(n)], len(years)),
+            "year": np.tile(years, n),
+        }
+    )
     treated = (frame["district_code"].str[:3].astype(int) < 30).to_numpy()
     alliance = np.where(treated & (frame["year"] >= 2013), 1000 + 150 * (frame["year"] - 2013), 0.0)
     unit = rng.normal(0, 1, n)[frame["district_code"].str[:3].astype(int)]
@@ -140,8 +227,9 @@ def test_simulated_dose_response_with_a_strong_instrument():
     frame["alliance_pp_real"] = alliance
     frame["ecs_pp_real"] = 3000 + alliance + rng.normal(0, 100, len(frame))
     frame["spending_basis"] = "NCEP"
-    doses = money.dose_frame(frame, frame.assign(outcome=0.0)[["district_code", "year", "outcome"]],
-                             outcome="outcome")
+    doses = money.dose_frame(
+        frame, frame.assign(outcome=0.0)[["district_code", "year", "outcome"]], outcome="outcome"
+    )
     k = doses["spending_k"]
     doses["outcome"] = 0.05 * k + unit[: len(doses)] * 0.1 + rng.normal(0, 0.02, len(doses))
     r = money.dose_response(doses, "outcome")
@@ -166,8 +254,11 @@ def test_real_sample_holds_every_alliance_district(real_money):
     designated = set(panel.loc[panel["alliance_cohort"].notna(), "district_code"])
     assert len(designated) == 36 and designated <= set(m["district_code"])
     assert m.groupby("group")["district_code"].nunique().to_dict() == {
-        money.COHORT_LABELS[2013]: 30, money.COHORT_LABELS[2018]: 3, money.COHORT_LABELS[2023]: 3,
-        money.OTHER_GROUP: 86}
+        money.COHORT_LABELS[2013]: 30,
+        money.COHORT_LABELS[2018]: 3,
+        money.COHORT_LABELS[2023]: 3,
+        money.OTHER_GROUP: 86,
+    }
 
 
 @pytest.mark.realdata

@@ -37,8 +37,12 @@ def test_two_by_two_is_difference_in_differences():
 
 def _unbalanced(seed=1, n=40, t=8):
     rng = np.random.default_rng(seed)
-    d = pd.DataFrame({"district_code": np.repeat([f"{i:07d}" for i in range(n)], t),
-                      "year": np.tile(np.arange(2010, 2010 + t), n)})
+    d = pd.DataFrame(
+        {
+            "district_code": np.repeat([f"{i:07d}" for i in range(n)], t),
+            "year": np.tile(np.arange(2010, 2010 + t), n),
+        }
+    )
     d = d.sample(frac=0.85, random_state=seed).reset_index(drop=True)
     a = rng.normal(size=n)[d["district_code"].astype(int)]
     d["z"] = rng.normal(size=len(d)) + 0.3 * a
@@ -55,8 +59,13 @@ def test_matches_linearmodels_panelols_on_an_unbalanced_panel():
     fit = within.within_ols(d, "y", ["x", "w"])
     idx = d.set_index(["district_code", "year"])
     res = PanelOLS(idx["y"], idx[["x", "w"]], entity_effects=True, time_effects=True).fit(
-        cov_type="clustered", cluster_entity=True, group_debias=True, debiased=False, auto_df=False,
-        count_effects=False)
+        cov_type="clustered",
+        cluster_entity=True,
+        group_debias=True,
+        debiased=False,
+        auto_df=False,
+        count_effects=False,
+    )
     assert fit.params.to_numpy() == pytest.approx(res.params.to_numpy(), rel=1e-8)
     assert fit.se.to_numpy() == pytest.approx(res.std_errors.to_numpy(), rel=1e-8)
 
@@ -68,8 +77,9 @@ def test_iv_matches_linearmodels_iv2sls_on_demeaned_data():
     iv = within.within_iv(d, "y", "x", ["z"], ["w"])
     u, t = within.codes(d["district_code"]), within.codes(d["year"])
     dd = pd.DataFrame(within.demean(d[["y", "x", "z", "w"]].to_numpy(), u, t), columns=["y", "x", "z", "w"])
-    res = IV2SLS(dd["y"], dd[["w"]], dd[["x"]], dd[["z"]]).fit(cov_type="clustered", clusters=pd.Series(u),
-                                                               debiased=False)
+    res = IV2SLS(dd["y"], dd[["w"]], dd[["x"]], dd[["z"]]).fit(
+        cov_type="clustered", clusters=pd.Series(u), debiased=False
+    )
     assert iv.second.params.to_numpy() == pytest.approx(res.params[["x", "w"]].to_numpy(), rel=1e-8)
     g, n = iv.second.n_clusters, iv.second.nobs
     factor = np.sqrt(g / (g - 1) * (n - 1) / n)  # linearmodels' IV2SLS applies no small-sample factor
@@ -97,16 +107,24 @@ def test_wald_of_one_coefficient_is_its_squared_t():
 
 
 def test_event_study_recovers_a_known_effect_and_flags_pre_trends():
-    flat = staggered_panel(n_units=120, years=range(2008, 2020), cohorts={2013: 40}, effect=0.5, noise_sd=0.2,
-                           seed=5)
+    flat = staggered_panel(
+        n_units=120, years=range(2008, 2020), cohorts={2013: 40}, effect=0.5, noise_sd=0.2, seed=5
+    )
     table, fit = within.event_study(flat, "y", "cohort", (-4, 5))
     post = table.loc[table["event"] >= 0, "estimate"]
     pre = table.loc[table["event"] < -1, "estimate"]
     assert (post - 0.5).abs().max() < 0.15 and pre.abs().max() < 0.15
     assert table.loc[table["event"] == -1, "estimate"].iloc[0] == 0.0
     assert within.pre_trend_test(table, fit)[1] > 0.01
-    trending = staggered_panel(n_units=120, years=range(2008, 2020), cohorts={2013: 40}, effect=0.5,
-                               noise_sd=0.2, pre_trend=0.15, seed=5)
+    trending = staggered_panel(
+        n_units=120,
+        years=range(2008, 2020),
+        cohorts={2013: 40},
+        effect=0.5,
+        noise_sd=0.2,
+        pre_trend=0.15,
+        seed=5,
+    )
     table, fit = within.event_study(trending, "y", "cohort", (-4, 5))
     assert within.pre_trend_test(table, fit)[1] < 0.001
 

@@ -38,18 +38,41 @@ from alliance_study.analysis import within
 #: regional assessments, their revenue row does not, so per-pupil revenue would be understated by about
 #: half. A real-data test checks that exactly these towns have revenue / NCE well below 1.
 SHARED_REGION_TOWNS: dict[str, str] = {
-    "0010011": "Andover", "0030011": "Ashford", "0050011": "Barkhamsted", "0080011": "Bethany",
-    "0210011": "Canaan", "0240011": "Chaplin", "0260011": "Chester", "0290011": "Colebrook",
-    "0310011": "Cornwall", "0360011": "Deep River", "0460011": "Easton", "0500011": "Essex",
-    "0630011": "Hampton", "0670011": "Hebron", "0680011": "Kent", "0780011": "Mansfield",
-    "0790011": "Marlborough", "0920011": "New Hartford", "0980011": "Norfolk", "1000011": "North Canaan",
-    "1070011": "Orange", "1170011": "Redding", "1220011": "Salisbury", "1230011": "Scotland",
-    "1250011": "Sharon", "1600011": "Willington", "1670011": "Woodbridge",
+    "0010011": "Andover",
+    "0030011": "Ashford",
+    "0050011": "Barkhamsted",
+    "0080011": "Bethany",
+    "0210011": "Canaan",
+    "0240011": "Chaplin",
+    "0260011": "Chester",
+    "0290011": "Colebrook",
+    "0310011": "Cornwall",
+    "0360011": "Deep River",
+    "0460011": "Easton",
+    "0500011": "Essex",
+    "0630011": "Hampton",
+    "0670011": "Hebron",
+    "0680011": "Kent",
+    "0780011": "Mansfield",
+    "0790011": "Marlborough",
+    "0920011": "New Hartford",
+    "0980011": "Norfolk",
+    "1000011": "North Canaan",
+    "1070011": "Orange",
+    "1170011": "Redding",
+    "1220011": "Salisbury",
+    "1230011": "Scotland",
+    "1250011": "Sharon",
+    "1600011": "Willington",
+    "1670011": "Woodbridge",
 }
 
 #: Group labels: Alliance cohorts by first designated fiscal year, and the comparison group.
-COHORT_LABELS: dict[int, str] = {2013: "Alliance, designated FY2013", 2018: "Alliance, designated FY2018",
-                                 2023: "Alliance, designated FY2023"}
+COHORT_LABELS: dict[int, str] = {
+    2013: "Alliance, designated FY2013",
+    2018: "Alliance, designated FY2018",
+    2023: "Alliance, designated FY2023",
+}
 OTHER_GROUP = "Other K-12 town districts"
 
 #: Marked years: the program's first year (FY2013) and the 2020-21 break (FY2021: no NCEP file, school
@@ -113,8 +136,14 @@ class Estimate:
         return dict(vars(self))
 
 
-def _estimate(name: str, fit: within.WithinFit, outcome: str, regressor: str, years: str,
-              combo: dict[str, float] | None = None) -> Estimate:
+def _estimate(
+    name: str,
+    fit: within.WithinFit,
+    outcome: str,
+    regressor: str,
+    years: str,
+    combo: dict[str, float] | None = None,
+) -> Estimate:
     """Read one coefficient (or a linear combination ``combo`` of coefficients) from a fit."""
     if combo is None:
         combo = {regressor: 1.0}
@@ -123,8 +152,20 @@ def _estimate(name: str, fit: within.WithinFit, outcome: str, regressor: str, ye
     se = float(np.sqrt(w @ fit.vcov @ w))
     q = float(within.stats.t.ppf(0.975, fit.df))
     p = float(2 * within.stats.t.sf(abs(b / se), fit.df)) if se > 0 else float("nan")
-    return Estimate(name, outcome, regressor, b, se, b - q * se, b + q * se, p, within.Z_MDE * se, fit.nobs,
-                    fit.n_clusters, years)
+    return Estimate(
+        name,
+        outcome,
+        regressor,
+        b,
+        se,
+        b - q * se,
+        b + q * se,
+        p,
+        within.Z_MDE * se,
+        fit.nobs,
+        fit.n_clusters,
+        years,
+    )
 
 
 def _years_text(frame: pd.DataFrame) -> str:
@@ -134,6 +175,7 @@ def _years_text(frame: pd.DataFrame) -> str:
 
 
 # --- the money panel --------------------------------------------------------------------------------------
+
 
 def k12_town_mask(panel: pd.DataFrame) -> pd.Series:
     """Town districts that serve their own pupils K-12 (not in :data:`SHARED_REGION_TOWNS`)."""
@@ -154,17 +196,24 @@ def money_panel(panel: pd.DataFrame, cpi: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per district and year: ``district_code, district_name, year, cohort, group, adm,
+        One row per district and year: ``district_code, district_name, year, cohort, group, adm, weight,
         deflator``, the :data:`MEASURES`, their ``_real`` versions, ``spending_basis`` and
         ``revenue_basis``.
     """
     d = panel.loc[k12_town_mask(panel)].reset_index(drop=True)
     adm = d["adm"].astype(float)
-    out = pd.DataFrame({"district_code": d["district_code"], "district_name": d["district_name"],
-                        "year": d["year"].astype(int), "cohort": d["alliance_cohort"].astype("Int64"),
-                        "adm": adm})
-    out["group"] = out["cohort"].map(lambda c: COHORT_LABELS.get(int(c), OTHER_GROUP) if pd.notna(c)
-                                     else OTHER_GROUP)
+    out = pd.DataFrame(
+        {
+            "district_code": d["district_code"],
+            "district_name": d["district_name"],
+            "year": d["year"].astype(int),
+            "cohort": d["alliance_cohort"].astype("Int64"),
+            "adm": adm,
+        }
+    )
+    out["group"] = out["cohort"].map(
+        lambda c: COHORT_LABELS.get(int(c), OTHER_GROUP) if pd.notna(c) else OTHER_GROUP
+    )
     ncep = d["nce_per_pupil"].astype(float)
     edsight = d["ppe_total"].astype(float) if "ppe_total" in d else pd.Series(np.nan, index=d.index)
     out["spending_pp"] = ncep.fillna(edsight)
@@ -179,13 +228,20 @@ def money_panel(panel: pd.DataFrame, cpi: pd.DataFrame) -> pd.DataFrame:
         name = "revenue_pp" if source == "total" else f"{source}_pp"
         from_amounts = d[f"rev_{source}"].astype(float) / adm
         if source == "total":
-            share = pd.Series(np.where(d[[f"rev_{s}_pct" for s in REVENUE_SOURCES]].notna().any(axis=1),
-                                       100.0, np.nan), index=d.index)
+            share = pd.Series(
+                np.where(d[[f"rev_{s}_pct" for s in REVENUE_SOURCES]].notna().any(axis=1), 100.0, np.nan),
+                index=d.index,
+            )
         else:
             share = d[f"rev_{source}_pct"].astype(float)
         out[name] = from_amounts.where(amounts, share / 100.0 * out["spending_pp"])
-    out["revenue_basis"] = np.where(amounts, "amounts",
-                                    np.where(out["local_pp"].notna(), "shares x spending", ""))
+    # Weights for group means: ADM, or the district's nearest year's ADM where the year has none (FY2006-2007,
+    # FY2015, FY2021: no NCEP file), so those years' dollars still count by the district's size.
+    out["weight"] = adm.groupby(out["district_code"]).transform(
+        lambda s: s.interpolate(limit_direction="both"))
+    out["revenue_basis"] = np.where(
+        amounts, "amounts", np.where(out["local_pp"].notna(), "shares x spending", "")
+    )
     deflator = out["year"].map(cpi.set_index("year")["deflator_2025"]).astype(float)
     out["deflator"] = deflator
     for m in MEASURES:
@@ -196,6 +252,8 @@ def money_panel(panel: pd.DataFrame, cpi: pd.DataFrame) -> pd.DataFrame:
 def group_series(money: pd.DataFrame, measures: list[str] | None = None, real: bool = True) -> pd.DataFrame:
     """Pupil-weighted group means by year: total dollars over total pupils of the districts with a value.
 
+    The weights are ``weight`` (ADM, or the district's nearest ADM in years without one).
+
     Returns
     -------
     pandas.DataFrame
@@ -205,24 +263,36 @@ def group_series(money: pd.DataFrame, measures: list[str] | None = None, real: b
     rows = []
     for m in measures:
         col = f"{m}_real" if real else m
-        ok = money[col].notna() & money["adm"].notna()
-        sub = money.loc[ok].assign(_dollars=money.loc[ok, col] * money.loc[ok, "adm"])
-        g = sub.groupby(["group", "year"]).agg(dollars=("_dollars", "sum"), adm=("adm", "sum"),
-                                                n_districts=("district_code", "nunique"))
-        rows.append(pd.DataFrame({"group": g.index.get_level_values(0), "year": g.index.get_level_values(1),
-                                  "measure": m, "value": (g["dollars"] / g["adm"]).to_numpy(),
-                                  "n_districts": g["n_districts"].to_numpy()}))
+        ok = money[col].notna() & money["weight"].notna()
+        sub = money.loc[ok].assign(_dollars=money.loc[ok, col] * money.loc[ok, "weight"])
+        g = sub.groupby(["group", "year"]).agg(
+            dollars=("_dollars", "sum"), adm=("weight", "sum"), n_districts=("district_code", "nunique")
+        )
+        rows.append(
+            pd.DataFrame(
+                {
+                    "group": g.index.get_level_values(0),
+                    "year": g.index.get_level_values(1),
+                    "measure": m,
+                    "value": (g["dollars"] / g["adm"]).to_numpy(),
+                    "n_districts": g["n_districts"].to_numpy(),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
-def change_table(money: pd.DataFrame, start: int, end: int, measures: list[str] | None = None) -> pd.DataFrame:
+def change_table(
+    money: pd.DataFrame, start: int, end: int, measures: list[str] | None = None
+) -> pd.DataFrame:
     """Pupil-weighted group means in 2025 dollars in ``start`` and ``end`` and their change.
 
     Returns ``group, measure, start, end, change`` (one row per group and measure with both years).
     """
     s = group_series(money, measures, real=True)
-    wide = s[s["year"].isin([start, end])].pivot_table(index=["group", "measure"], columns="year",
-                                                       values="value")
+    wide = s[s["year"].isin([start, end])].pivot_table(
+        index=["group", "measure"], columns="year", values="value"
+    )
     wide = wide.dropna().rename(columns={start: "start", end: "end"}).reset_index()
     wide["change"] = wide["end"] - wide["start"]
     return wide[["group", "measure", "start", "end", "change"]]
@@ -230,8 +300,14 @@ def change_table(money: pd.DataFrame, start: int, end: int, measures: list[str] 
 
 # --- pass-through and event study -----------------------------------------------------------------------
 
-def pass_through(money: pd.DataFrame, start: int = 2008, end: int = 2024, control_other_ecs: bool = False,
-                 unit_trends: bool = False) -> Estimate:
+
+def pass_through(
+    money: pd.DataFrame,
+    start: int = 2008,
+    end: int = 2024,
+    control_other_ecs: bool = False,
+    unit_trends: bool = False,
+) -> Estimate:
     """Dollars of net current expenditure per pupil per Alliance dollar per pupil (2025 dollars).
 
     ``spending_pp_real = a_i + g_t + b * alliance_pp_real [+ c * other_ecs_pp_real] + u``, district-
@@ -246,13 +322,20 @@ def pass_through(money: pd.DataFrame, start: int = 2008, end: int = 2024, contro
         sample = sample.dropna(subset=["other_ecs_pp_real"])
     sample = sample.dropna(subset=["spending_pp_real", *x])
     fit = within.within_ols(sample, "spending_pp_real", x, unit_trends=unit_trends)
-    name = "pass-through" + (", other ECS aid held fixed" if control_other_ecs else "") + (
-        ", district trends" if unit_trends else "")
+    name = (
+        "pass-through"
+        + (", other ECS aid held fixed" if control_other_ecs else "")
+        + (", district trends" if unit_trends else "")
+    )
     return _estimate(name, fit, "spending_pp_real", "alliance_pp_real", _years_text(sample))
 
 
-def spending_event_study(money: pd.DataFrame, cohort: int = 2013, window: tuple[int, int] = (-5, 10),
-                         measure: str = "spending_pp_real") -> tuple[pd.DataFrame, dict[str, float]]:
+def spending_event_study(
+    money: pd.DataFrame,
+    cohort: int = 2013,
+    window: tuple[int, int] = (-5, 10),
+    measure: str = "spending_pp_real",
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Event study of a money measure around designation: one cohort against never-designated districts.
 
     Returns
@@ -271,6 +354,7 @@ def spending_event_study(money: pd.DataFrame, cohort: int = 2013, window: tuple[
 
 # --- crowd-out -------------------------------------------------------------------------------------------
 
+
 @dataclass
 class CrowdOut:
     """Local revenue response per state dollar (2025 dollars per pupil), Alliance districts vs others."""
@@ -281,8 +365,13 @@ class CrowdOut:
     difference: Estimate  # Alliance-dollar response minus the other districts' ECS response
 
 
-def crowd_out(money: pd.DataFrame, start: int = 2012, end: int = 2024, amounts_only: bool = False,
-              unit_trends: bool = False) -> CrowdOut:
+def crowd_out(
+    money: pd.DataFrame,
+    start: int = 2012,
+    end: int = 2024,
+    amounts_only: bool = False,
+    unit_trends: bool = False,
+) -> CrowdOut:
     """Local revenue per pupil on Alliance and other ECS aid per pupil, with district and year effects.
 
     ``local_pp_real = a_i + g_t + b_A alliance_pp_real + b_O other_ecs_pp_real
@@ -301,15 +390,28 @@ def crowd_out(money: pd.DataFrame, start: int = 2012, end: int = 2024, amounts_o
     years = _years_text(sample)
     y = "local_pp_real"
     return CrowdOut(
-        alliance=_estimate("local response per Alliance dollar (Alliance districts)", fit, y,
-                           "alliance_pp_real", years),
-        other_aid_alliance=_estimate("local response per other ECS dollar (Alliance districts)", fit, y,
-                                     "other_ecs_pp_real", years,
-                                     {"other_ecs_pp_real": 1.0, "other_x_alliance": 1.0}),
-        other_aid_others=_estimate("local response per ECS dollar (other districts)", fit, y,
-                                   "other_ecs_pp_real", years),
-        difference=_estimate("Alliance-dollar response minus other districts' ECS response", fit, y,
-                             "alliance_pp_real", years, {"alliance_pp_real": 1.0, "other_ecs_pp_real": -1.0}),
+        alliance=_estimate(
+            "local response per Alliance dollar (Alliance districts)", fit, y, "alliance_pp_real", years
+        ),
+        other_aid_alliance=_estimate(
+            "local response per other ECS dollar (Alliance districts)",
+            fit,
+            y,
+            "other_ecs_pp_real",
+            years,
+            {"other_ecs_pp_real": 1.0, "other_x_alliance": 1.0},
+        ),
+        other_aid_others=_estimate(
+            "local response per ECS dollar (other districts)", fit, y, "other_ecs_pp_real", years
+        ),
+        difference=_estimate(
+            "Alliance-dollar response minus other districts' ECS response",
+            fit,
+            y,
+            "alliance_pp_real",
+            years,
+            {"alliance_pp_real": 1.0, "other_ecs_pp_real": -1.0},
+        ),
     )
 
 
@@ -332,16 +434,19 @@ def crowd_out_verdict(estimate: Estimate, rule_out: float = RULE_OUT_CROWD_OUT) 
 
 # --- dose-response ---------------------------------------------------------------------------------------
 
-def rolling_dose(money: pd.DataFrame, column: str, years: int = DOSE_YEARS, lead: int = 0,
-                 min_years: int = DOSE_MIN_YEARS) -> pd.Series:
+
+def rolling_dose(
+    money: pd.DataFrame, column: str, years: int = DOSE_YEARS, lead: int = 0, min_years: int = DOSE_MIN_YEARS
+) -> pd.Series:
     """Each district-year's mean of ``column`` over the ``years`` years ending ``lead`` years after it.
 
     ``lead=0``: this year and the three before (the exposure of a four-year benchmark); ``lead=4``: the
     four years after this one (a future dose, for the pre-trend check). NaN with fewer than ``min_years``
     values.
     """
-    wide = money.pivot_table(index="district_code", columns="year", values=column, aggfunc="first",
-                             dropna=False)
+    wide = money.pivot_table(
+        index="district_code", columns="year", values=column, aggfunc="first", dropna=False
+    )
     all_years = list(range(int(money["year"].min()) - years, int(money["year"].max()) + years + 1))
     wide = wide.reindex(columns=all_years)
     rolled = wide.T.rolling(years, min_periods=min_years).mean().shift(-lead).T
@@ -359,8 +464,11 @@ def dose_frame(money: pd.DataFrame, panel: pd.DataFrame, outcome: str = "seda_gc
     """
     out = money.merge(panel[["district_code", "year", outcome]], on=["district_code", "year"], how="left")
     ncep_spending = out["spending_pp_real"].where(out["spending_basis"] == "NCEP")
-    out = out.assign(_spend=ncep_spending / 1000.0, _aid=out["ecs_pp_real"] / 1000.0,
-                     _alliance=out["alliance_pp_real"] / 1000.0)
+    out = out.assign(
+        _spend=ncep_spending / 1000.0,
+        _aid=out["ecs_pp_real"] / 1000.0,
+        _alliance=out["alliance_pp_real"] / 1000.0,
+    )
     out["spending_k"] = rolling_dose(out, "_spend")
     out["state_aid_k"] = rolling_dose(out, "_aid")
     out["alliance_k"] = rolling_dose(out, "_alliance")
@@ -394,8 +502,7 @@ class DoseResult:
     lead: Estimate
 
 
-def dose_response(doses: pd.DataFrame, outcome: str = "seda_gcs_eb", unit_trends: bool = False
-                  ) -> DoseResult:
+def dose_response(doses: pd.DataFrame, outcome: str = "seda_gcs_eb", unit_trends: bool = False) -> DoseResult:
     """Dose-response of ``outcome`` on four-year spending and state aid per pupil, every district.
 
     The instrument for spending is the Alliance dose (formula-driven: Alliance increments follow the ECS
@@ -416,14 +523,25 @@ def dose_response(doses: pd.DataFrame, outcome: str = "seda_gcs_eb", unit_trends
         outcome=outcome,
         ols_spending=_estimate("OLS, spending", ols, outcome, "spending_k", years),
         ols_state_aid=_estimate("OLS, state aid", ols_aid, outcome, "state_aid_k", _years_text(aid)),
-        iv_spending=_estimate("2SLS, spending instrumented by Alliance dollars", iv.second, outcome,
-                              "spending_k", _years_text(iv_sample)),
-        first_stage=_estimate("first stage: spending per Alliance dollar", iv.first, "spending_k",
-                              "alliance_k", _years_text(iv_sample)),
+        iv_spending=_estimate(
+            "2SLS, spending instrumented by Alliance dollars",
+            iv.second,
+            outcome,
+            "spending_k",
+            _years_text(iv_sample),
+        ),
+        first_stage=_estimate(
+            "first stage: spending per Alliance dollar",
+            iv.first,
+            "spending_k",
+            "alliance_k",
+            _years_text(iv_sample),
+        ),
         first_stage_f=iv.first_stage_f,
         strong_instrument=bool(iv.first_stage_f >= within.WEAK_IV_F),
-        lead=_estimate("future spending (pre-trend check)", lead, outcome, "spending_k_lead",
-                       _years_text(lead_sample)),
+        lead=_estimate(
+            "future spending (pre-trend check)", lead, outcome, "spending_k_lead", _years_text(lead_sample)
+        ),
     )
 
 

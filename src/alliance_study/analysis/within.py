@@ -51,8 +51,14 @@ def _unit_trend_fit(x: np.ndarray, unit: np.ndarray, trend: np.ndarray, n_u: int
     return fitted
 
 
-def demean(values: np.ndarray, unit: np.ndarray, time: np.ndarray, tol: float = DEMEAN_TOL,
-           max_iter: int = DEMEAN_MAX_ITER, trend: np.ndarray | None = None) -> np.ndarray:
+def demean(
+    values: np.ndarray,
+    unit: np.ndarray,
+    time: np.ndarray,
+    tol: float = DEMEAN_TOL,
+    max_iter: int = DEMEAN_MAX_ITER,
+    trend: np.ndarray | None = None,
+) -> np.ndarray:
     """Sweep unit and time means out of the columns of ``values`` (two-way within transformation).
 
     Parameters
@@ -85,8 +91,12 @@ def demean(values: np.ndarray, unit: np.ndarray, time: np.ndarray, tol: float = 
                 x -= fitted
                 change = max(change, float(np.abs(fitted).max()) if fitted.size else 0.0)
                 continue
-            means = np.stack([np.bincount(group, weights=x[:, j], minlength=n) for j in range(x.shape[1])],
-                             axis=1) / count[:, None]
+            means = (
+                np.stack(
+                    [np.bincount(group, weights=x[:, j], minlength=n) for j in range(x.shape[1])], axis=1
+                )
+                / count[:, None]
+            )
             x -= means[group]
             change = max(change, float(np.abs(means).max()) if means.size else 0.0)
         if change < tol:
@@ -153,18 +163,26 @@ class WithinFit:
         return f, float(stats.f.sf(f, len(names), self.df))
 
 
-def _cluster_vcov(scores_x: np.ndarray, resid: np.ndarray, bread: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+def _cluster_vcov(
+    scores_x: np.ndarray, resid: np.ndarray, bread: np.ndarray, cluster: np.ndarray
+) -> np.ndarray:
     """Cluster sandwich ``c * B (sum_g s_g s_g') B`` with ``s_g = X_g' u_g`` and ``c = G/(G-1) * (N-1)/N``."""
     n_g = int(cluster.max()) + 1
     n = len(resid)
-    scores = np.stack([np.bincount(cluster, weights=scores_x[:, j] * resid, minlength=n_g)
-                       for j in range(scores_x.shape[1])], axis=1)
+    scores = np.stack(
+        [
+            np.bincount(cluster, weights=scores_x[:, j] * resid, minlength=n_g)
+            for j in range(scores_x.shape[1])
+        ],
+        axis=1,
+    )
     meat = scores.T @ scores
     return n_g / (n_g - 1) * (n - 1) / n * bread @ meat @ bread
 
 
-def _prepare(frame: pd.DataFrame, columns: Sequence[str], unit: str, time: str, cluster: str | None
-             ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+def _prepare(
+    frame: pd.DataFrame, columns: Sequence[str], unit: str, time: str, cluster: str | None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """Rows complete in ``columns``, with unit, time and cluster codes."""
     data = frame.dropna(subset=list(columns)).reset_index(drop=True)
     if data.empty:
@@ -174,8 +192,15 @@ def _prepare(frame: pd.DataFrame, columns: Sequence[str], unit: str, time: str, 
     return data, u, t, g
 
 
-def within_ols(frame: pd.DataFrame, y: str, x: Sequence[str], unit: str = "district_code",
-               time: str = "year", cluster: str | None = None, unit_trends: bool = False) -> WithinFit:
+def within_ols(
+    frame: pd.DataFrame,
+    y: str,
+    x: Sequence[str],
+    unit: str = "district_code",
+    time: str = "year",
+    cluster: str | None = None,
+    unit_trends: bool = False,
+) -> WithinFit:
     """OLS of ``y`` on ``x`` with unit and time fixed effects, clustered by ``cluster`` (default: unit).
 
     Rows with a missing ``y`` or ``x`` are left out. Regressors that the effects absorb raise (a singular
@@ -193,8 +218,9 @@ def within_ols(frame: pd.DataFrame, y: str, x: Sequence[str], unit: str = "distr
     beta = bread @ xd.T @ yd
     resid = yd - xd @ beta
     vcov = _cluster_vcov(xd, resid, bread, g)
-    return WithinFit(pd.Series(beta, index=x), pd.DataFrame(vcov, index=x, columns=x), len(data),
-                     int(g.max()) + 1, resid)
+    return WithinFit(
+        pd.Series(beta, index=x), pd.DataFrame(vcov, index=x, columns=x), len(data), int(g.max()) + 1, resid
+    )
 
 
 @dataclass
@@ -223,9 +249,17 @@ class IVFit:
 WEAK_IV_F = 10.0
 
 
-def within_iv(frame: pd.DataFrame, y: str, endog: str, instruments: Sequence[str], controls: Sequence[str] = (),
-              unit: str = "district_code", time: str = "year", cluster: str | None = None,
-              unit_trends: bool = False) -> IVFit:
+def within_iv(
+    frame: pd.DataFrame,
+    y: str,
+    endog: str,
+    instruments: Sequence[str],
+    controls: Sequence[str] = (),
+    unit: str = "district_code",
+    time: str = "year",
+    cluster: str | None = None,
+    unit_trends: bool = False,
+) -> IVFit:
     """2SLS of ``y`` on ``endog`` (instrumented by ``instruments``) and ``controls``, with unit and time
     effects and clustered errors.
 
@@ -247,14 +281,26 @@ def within_iv(frame: pd.DataFrame, y: str, endog: str, instruments: Sequence[str
     bread_sym = np.linalg.inv(proj.T @ proj)
     vcov = _cluster_vcov(proj, resid, bread_sym, g)
     names = [endog, *controls]
-    second = WithinFit(pd.Series(beta, index=names), pd.DataFrame(vcov, index=names, columns=names),
-                       len(data), int(g.max()) + 1, resid)
+    second = WithinFit(
+        pd.Series(beta, index=names),
+        pd.DataFrame(vcov, index=names, columns=names),
+        len(data),
+        int(g.max()) + 1,
+        resid,
+    )
     return IVFit(second, first, f, p)
 
 
-def event_study(frame: pd.DataFrame, y: str, cohort: str, window: tuple[int, int], reference: int = -1,
-                unit: str = "district_code", time: str = "year", cluster: str | None = None,
-                ) -> tuple[pd.DataFrame, WithinFit]:
+def event_study(
+    frame: pd.DataFrame,
+    y: str,
+    cohort: str,
+    window: tuple[int, int],
+    reference: int = -1,
+    unit: str = "district_code",
+    time: str = "year",
+    cluster: str | None = None,
+) -> tuple[pd.DataFrame, WithinFit]:
     """Event study: ``y`` on event-time dummies of treated units (binned at the window's ends), two-way
     effects, clustered errors; never-treated units (missing ``cohort``) are the comparison.
 
@@ -268,7 +314,9 @@ def event_study(frame: pd.DataFrame, y: str, cohort: str, window: tuple[int, int
     rel = (data[time] - data[cohort]).clip(window[0], window[1])
     events = [e for e in range(window[0], window[1] + 1) if e != reference]
     names = [f"event_{e}".replace("-", "m") for e in events]
-    dummies = pd.DataFrame({n: (rel == e).fillna(False).astype(float) for n, e in zip(names, events, strict=True)})
+    dummies = pd.DataFrame(
+        {n: (rel == e).fillna(False).astype(float) for n, e in zip(names, events, strict=True)}
+    )
     present = [n for n in names if dummies[n].sum() > 0]
     data = pd.concat([data, dummies[present]], axis=1)
     fit = within_ols(data, y, present, unit, time, cluster)
@@ -278,10 +326,26 @@ def event_study(frame: pd.DataFrame, y: str, cohort: str, window: tuple[int, int
         if n not in present:
             continue
         b, s = float(fit.params[n]), float(fit.se[n])
-        rows.append({"event": e, "estimate": b, "se": s, "ci_low": b - q * s, "ci_high": b + q * s,
-                     "n_treated": int(dummies[n].sum())})
-    rows.append({"event": reference, "estimate": 0.0, "se": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                 "n_treated": int((rel == reference).sum())})
+        rows.append(
+            {
+                "event": e,
+                "estimate": b,
+                "se": s,
+                "ci_low": b - q * s,
+                "ci_high": b + q * s,
+                "n_treated": int(dummies[n].sum()),
+            }
+        )
+    rows.append(
+        {
+            "event": reference,
+            "estimate": 0.0,
+            "se": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "n_treated": int((rel == reference).sum()),
+        }
+    )
     return pd.DataFrame(rows).sort_values("event", ignore_index=True), fit
 
 

@@ -172,7 +172,8 @@ def pass_through_sentence(preferred: Estimate, plain: Estimate) -> str:
 def crowd_out_sentence(
     preferred: Estimate, others: Mapping[str, Estimate], rule_out: float = money.RULE_OUT_CROWD_OUT
 ) -> str:
-    """The verdict on "reductions in local funding" (rule: :func:`alliance_study.analysis.money.crowd_out_verdict`).
+    """The verdict on "reductions in local funding", by the rule of
+    :func:`~alliance_study.analysis.money.crowd_out_verdict`.
 
     ``others`` are the same coefficient under other specifications (label -> estimate); when any reaches a
     different verdict, the sentence names it.

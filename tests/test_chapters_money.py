@@ -134,3 +134,17 @@ def test_tables_and_figures_on_real_data(results):
     fig = chapter.series_figure(results)
     assert sum(ax.get_visible() for ax in fig.axes) == 6
     assert chapter.facts(results)["n_alliance"] == "36"
+
+
+@pytest.mark.realdata
+def test_profile_money_figure_for_every_alliance_district(real_build):
+    import matplotlib.pyplot as plt
+
+    build, _ = real_build
+    panel, cpi = build.panel, build.extras["cpi"]
+    for code in sorted(panel.loc[panel["alliance_cohort"].notna(), "district_code"].unique()):
+        fig = chapter.profile_money_figure(panel, cpi, code)
+        handles, _ = fig.axes[0].get_legend_handles_labels()
+        assert len(handles) == len(chapter.PROFILE_MEASURES), code
+        assert any(len(line.get_xdata()) > 10 for line in fig.axes[0].lines), code
+        plt.close(fig)

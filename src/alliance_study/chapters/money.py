@@ -517,3 +517,9 @@ def district_money_figure(money_panel: pd.DataFrame, district_code: str, real: b
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def profile_money_figure(panel: pd.DataFrame, cpi: pd.DataFrame, district_code: str, real: bool = True):
+    """The profile page's money lines: :func:`district_money_figure` on the district's money panel."""
+    one = panel.loc[panel["district_code"] == str(district_code)]
+    return district_money_figure(money.money_panel(one, cpi), str(district_code), real=real)

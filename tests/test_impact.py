@@ -20,7 +20,6 @@ from alliance_study.analysis import impact
 from alliance_study.analysis.impact import inference, regression
 from alliance_study.analysis.impact import results as impact_results
 from alliance_study.analysis.impact import sample as impact_sample
-from alliance_study.data import paths
 
 
 def _sample(**kwargs) -> pd.DataFrame:
@@ -359,11 +358,9 @@ def test_dose_response_recovers_the_slope_and_converts_to_sd():
 
 
 @pytest.fixture(scope="module")
-def real_panel():
-    path = paths.PROCESSED_DIR / "district_year.parquet"
-    if not path.exists():
-        pytest.skip("data/processed not built")
-    return impact.add_analysis_columns(pd.read_parquet(path))
+def real_panel(real_panel):
+    """The session's real panel (tests/conftest.py) with the analysis columns."""
+    return impact.add_analysis_columns(real_panel.copy())
 
 
 def test_samples_of_the_real_panel(real_panel):

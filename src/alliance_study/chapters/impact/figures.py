@@ -7,7 +7,6 @@ Each function returns a matplotlib figure (not shown); the notebook glues it wit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,10 +49,7 @@ def plot_event_grid(results: Sequence[DesignResult], ncols: int = 2, estimators:
     Event times resting on fewer than ``min_treated`` treated districts are not drawn (late cohorts' long
     leads). Returns the figure (not shown).
     """
-    import matplotlib.pyplot as plt
-
-    nrows = max(1, -(-len(results) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, panel_height * nrows + 0.6), squeeze=False)
+    fig, axes = display.facet_axes(len(results), ncols, panel_width=4.6, panel_height=panel_height)
     for ax, r in zip(axes.flat, results, strict=False):
         studies = [st for st in (r.twfe, r.cs, r.sa) if st is not None and st.estimator in estimators]
         trimmed = []
@@ -64,17 +60,7 @@ def plot_event_grid(results: Sequence[DesignResult], ncols: int = 2, estimators:
         first = int(r.sample["cohort"].dropna().min())
         plot_event_studies(ax, trimmed, title=OUTCOME_SHORT.get(r.outcome, r.outcome),
                            cohort_year=first if r.sample["cohort"].nunique() == 1 else None)
-    for ax in list(axes.flat)[len(results):]:
-        ax.set_visible(False)
-    handles: dict[str, Any] = {}
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
-    if handles:
-        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles),
-                   bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.05 if handles else 0, 1, 1))
-    return fig
+    return display.finish_facets(fig, axes, len(results), max_legend_columns=None, legend_space=0.05)
 
 
 def plot_randomization(ri: RandomizationResult, xlabel: str):
@@ -112,10 +98,7 @@ def plot_sensitivity(results: Mapping[str, DesignResult], ncols: int = 3):
         ax.plot(t["mbar"], [sens.estimate] * len(t), color=display.PALETTE["alliance"])
         ax.axhline(0, color="#333333", linewidth=0.8)
         ax.set_xlabel("M")
-    for ax in list(axes.flat)[len(outcomes):]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return fig
+    return display.finish_facets(fig, axes, len(outcomes), legend=False)
 
 
 def plot_simulated(sample: pd.DataFrame, studies: Sequence[EventStudy]):

@@ -1,13 +1,16 @@
 # alliance-study: the two commands in README.md do all setup on a fresh machine.
 #   make book   install -> fetch raw data -> build the panel -> execute the notebooks -> build the book
 #   make test   install -> lint -> tests (fetches the raw data from the mirror on first use)
+#   make lab    JupyterLab on notebooks/ with the project's kernel, reading the built panel
+# Every step skips work whose inputs are unchanged (fetch and build-panel keep stamps, run keys each notebook
+# on what it read, book skips an unchanged build), so `make book` with nothing changed takes seconds.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all install fetch panel run book pdf chromium check-book test lint bench clean distclean
+.PHONY: all install fetch panel run book pdf lab chromium check-book test lint bench clean distclean
 
 all: book
 
@@ -37,6 +40,23 @@ book: run
 pdf: book chromium
 	$(BIN)/alliance-study pdf
 
+LAB_STAMP := $(VENV)/.lab-stamp
+
+# JupyterLab is the `lab` extra, installed on first `make lab` only (the book and the tests do not need it).
+# jsonschema's optional rfc3987-syntax, which JupyterLab's jupyter-events pulls in, builds a grammar when
+# jsonschema is imported: about 2 s of CPU in every notebook kernel and papermill process (nbformat imports
+# jsonschema), and nothing here validates IRIs, so it is removed again.
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[lab]"
+	-$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax
+	touch $(LAB_STAMP)
+
+# Step through a chapter cell by cell: the notebooks run in this environment's kernel (python3 of .venv) and,
+# with their default data_dir = None, read this checkout's data/processed (built by the panel step).
+lab: $(LAB_STAMP) panel
+	$(BIN)/python -c "from alliance_study.book.runner import ensure_kernel; ensure_kernel()"
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
 # Open the built book in headless Chromium (Debian's package; installed on first use, needs root or sudo).
 chromium:
 	bash tools/install_chromium.sh
@@ -61,7 +81,7 @@ bench: panel
 
 clean:
 	-$(BIN)/alliance-study clean-book
-	rm -rf data/processed/* data/processed.v book/_build .pytest_cache .ruff_cache
+	rm -rf data/processed/* data/processed.v data/processed/.build-stamp.json book/_build variants .pytest_cache .ruff_cache
 
 distclean: clean
 	find data/raw -mindepth 1 -maxdepth 1 ! -name registry.csv ! -name README.md -exec rm -rf {} +

@@ -65,7 +65,7 @@ class Project:
 
     def stale(self, config: runner.RunConfig) -> list[str]:
         runs = self.plan(config)
-        return [r.label for r in runner.stale_runs(runs, data_dir=self.data, library_dir=self.lib)]
+        return [r.label for r in runner.stale_runs(runs, library_dir=self.lib, project_dir=self.root)]
 
     def book_files(self) -> list[str]:
         return sorted(p.relative_to(self.book).as_posix() for p in self.book.rglob("*") if p.is_file())
@@ -78,7 +78,9 @@ def project(tmp_path) -> Project:
 
 def simple_config(project: Project, x: int = 1) -> runner.RunConfig:
     make_notebook(project.root / "notebooks" / "01_double.ipynb", "x = 1\ndata_dir = None\nunused = 'a'",
-                  "print('double', x * 2)", "print('data', data_dir is not None)")
+                  "print('double', x * 2)", "print('data', data_dir is not None)",
+                  "from alliance_study.data import load\n"
+                  "print('rows', len(load.load_table('input', data_dir)))")
     return project.config({
         "defaults": {"n_boot": 5},  # a shared setting the notebook does not declare: not passed
         "notebooks": [{"name": "double", "source": "notebooks/01_double.ipynb",
@@ -129,7 +131,7 @@ def test_run_writes_output_and_cache_then_skips_then_reruns_on_change(project):
     assert list(project.staging.iterdir()) == []
 
 
-def test_notebook_input_and_library_changes_make_a_run_stale(project):
+def test_notebook_data_read_and_library_changes_make_a_run_stale(project):
     config = simple_config(project)
     project.run(config)
     assert project.stale(config) == []
@@ -143,19 +145,22 @@ def test_notebook_input_and_library_changes_make_a_run_stale(project):
     source.write_bytes(original)
     assert project.stale(config) == []
 
+    # The run read input.csv through alliance_study.data.load: its sha256 is part of the record.
+    reads = nbformat.read(project.book / "chapters" / "double.ipynb", as_version=4).metadata["alliance_study"]
+    assert list(reads["reads"]) == ["data/input.csv"]
     (project.data / "input.csv").write_text("a,b\n1,3\n")
     assert project.stale(config) == ["double"]
     (project.data / "input.csv").write_text("a,b\n1,2\n")
+    assert project.stale(config) == []
+    # A file the notebook never read does not make it stale.
     (project.data / "new_table.csv").write_text("c\n1\n")
-    assert project.stale(config) == ["double"]
-    (project.data / "new_table.csv").unlink()
     assert project.stale(config) == []
 
     (project.lib / "module.py").write_text("VALUE = 2\n")
     assert project.stale(config) == ["double"]
 
 
-def test_failing_notebook_names_notebook_cell_and_exception_and_leaves_nothing(project):
+def test_failing_notebook_names_notebook_cell_and_exception_and_keeps_the_previous_output(project):
     make_notebook(project.root / "notebooks" / "02_fail.ipynb", "n = 1",
                   "y = n + 1", "raise ValueError(f'boom {y}')", "print('never')")
     config = project.config({"notebooks": [{"name": "fail", "source": "notebooks/02_fail.ipynb",
@@ -164,8 +169,9 @@ def test_failing_notebook_names_notebook_cell_and_exception_and_leaves_nothing(p
     old = project.book / "chapters" / "fail.ipynb"
     make_notebook(old, "n = 1")
     nb = nbformat.read(old, as_version=4)
-    nb.metadata["alliance_study"] = {"run_key": "an-older-key"}
+    nb.metadata["alliance_study"] = {"run_key": "an-older-key", "reads": {}}
     nbformat.write(nb, old)
+    old_bytes = old.read_bytes()
     (project.book / runner.CACHE_FILE).write_text(json.dumps(
         {"format": runner.CACHE_FORMAT, "runs": {"chapters/fail.ipynb": {"key": "an-older-key"}}}))
 
@@ -178,9 +184,10 @@ def test_failing_notebook_names_notebook_cell_and_exception_and_leaves_nothing(p
     assert "cell 4" in message and info.value.cell == 4
     assert "ValueError: boom 2" in message
     assert info.value.ename == "ValueError"
-    # Nothing of the run is left in the book: no new output, no stale old one, no cache entry, no temp file.
-    assert project.book_files() == [runner.CACHE_FILE]
-    assert json.loads((project.book / runner.CACHE_FILE).read_text())["runs"] == {}
+    # The previous output stays as it was (still out of date, so `book` refuses it); no temp file is left.
+    assert project.book_files() == [runner.CACHE_FILE, "chapters/fail.ipynb"]
+    assert old.read_bytes() == old_bytes
+    assert project.stale(config) == ["fail"]
     # The executed copy with the traceback is kept outside the book for inspection.
     assert info.value.staged is not None and info.value.staged.exists()
     assert project.book not in info.value.staged.parents

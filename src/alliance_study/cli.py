@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -31,6 +32,22 @@ def _progress() -> Progress:
     )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from alliance_study import __version__
+
+        typer.echo(f"alliance-study {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the package version and exit.")] = False,
+) -> None:
+    """Build the Alliance District study: fetch raw data, build the panel, run notebooks, build the book."""
+
+
 def _fail(exc: Exception) -> None:
     # Plain text, never wrapped or cropped: the message names file, row and column and must stay whole.
     typer.echo(f"error: {exc}", err=True)
@@ -42,18 +59,30 @@ def fetch(
     mirror: Annotated[Path | None, typer.Option(help=f"Mirror directory (default ${paths.MIRROR_ENV} "
                                                      "or ../shared/data).")] = None,
     registry_path: Annotated[Path, typer.Option("--registry", help="Registry CSV.")] = paths.REGISTRY_PATH,
+    force: Annotated[bool, typer.Option("--force", help="Re-hash every file even if nothing changed since "
+                                                        "the last fetch.")] = False,
 ) -> None:
-    """Copy (or download) every registered raw file into data/raw and verify its sha256."""
+    """Copy (or download) every registered raw file into data/raw and verify its sha256.
+
+    Skipped when the registry and every fetched file (size, modification time) are as the last successful
+    fetch left them; readers still verify each file's sha256 when they open it.
+    """
+    from alliance_study.data import stamps
     from alliance_study.data.registry import Registry
     from alliance_study.data.registry import fetch as do_fetch
 
     try:
         registry = Registry.load(registry_path)
+        if not force and stamps.fetch_is_current(registry, registry_path):
+            console.print(f"fetch: {len(registry.entries)} files in {registry.raw_dir} unchanged since the "
+                          "last verified fetch (--force re-hashes them)")
+            return
         source = mirror or paths.mirror_dir()
         with _progress() as progress:
             task = progress.add_task("fetch", total=len(registry.entries), item="")
             results = do_fetch(registry, source if source.exists() else None,
                                progress=lambda e: progress.update(task, advance=1, item=Path(e.path).name))
+        stamps.stamp_fetch(registry, registry_path)
     except AllianceStudyError as exc:
         _fail(exc)
     counts: dict[str, int] = {}
@@ -69,18 +98,30 @@ def build_panel_cmd(
     registry_path: Annotated[Path, typer.Option("--registry", help="Registry CSV.")] = paths.REGISTRY_PATH,
     raw_dir: Annotated[Path | None, typer.Option(help="Directory of fetched raw files "
                                                       "(default: beside the registry).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the inputs are unchanged.")] = False,
 ) -> None:
-    """Build data/processed/district_year.parquet (+ CSV, data dictionary, build report)."""
-    from alliance_study.data.panel import SOURCE_MODULES, build_panel, write_outputs
+    """Build data/processed/district_year.parquet (+ CSV, data dictionary, build report).
+
+    Skipped when the registry, the raw files, the data layer's source and the outputs are as the last
+    successful build left them.
+    """
+    from alliance_study.data import stamps
     from alliance_study.data.registry import Registry
 
     start = time.perf_counter()
     try:
         registry = Registry.load(registry_path, raw_dir=raw_dir)
+        if not force and stamps.build_is_current(registry, registry_path, out):
+            console.print(f"build-panel: inputs unchanged since the last build; outputs in {out} are current "
+                          "(--force rebuilds)")
+            return
+        from alliance_study.data.panel import SOURCE_MODULES, build_panel, write_outputs
+
         with _progress() as progress:
             task = progress.add_task("build-panel", total=len(SOURCE_MODULES) + 2, item="")
             build = build_panel(registry, progress=lambda name: progress.update(task, advance=1, item=name))
         written = write_outputs(build, out)
+        stamps.stamp_build(registry, registry_path, out, [Path(w).name for w in written])
     except AllianceStudyError as exc:
         _fail(exc)
     except OSError as exc:  # a raw file that cannot be read (permissions, I/O): one line, no traceback
@@ -138,23 +179,99 @@ def check_book_cmd(
         raise typer.Exit(code=1)
 
 
-@app.command("run")
+_MAIN_PARAMS = paths.PROJECT_ROOT / "params" / "main.yml"
+
+ParamsOption = Annotated[Path, typer.Option(
+    metavar="FILE", help="Run configuration (YAML). Any file other than params/main.yml is a variant: it "
+                         "writes to variants/<name>/, never to book/.")]
+OverrideOption = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", metavar="NAME=VALUE",
+    help="Override a parameter, checked like the file: a shared setting (-p window_end=2018) reaches every "
+         "notebook declaring it; NOTEBOOK.NAME=VALUE sets one notebook's. Makes the run a variant.")]
+VariantOption = Annotated[str | None, typer.Option(help="Name of the output tree variants/<name>/ "
+                                                        "(default: from the file name and the overrides).")]
+
+
+def _notebook_listing() -> str:
+    """The notebooks of params/main.yml and their parameters (``run --help``), without importing papermill."""
+    from rich.markup import escape
+
+    from alliance_study.book import config as run_config
+
+    try:
+        config = run_config.load_config(_MAIN_PARAMS)
+    except AllianceStudyError as exc:
+        return escape(f"(params/main.yml cannot be read: {exc})")
+    lines = ["[bold]Notebooks in params/main.yml[/bold] (--only NAME; profile:CODE for one district):"]
+    shared = ", ".join(f"{k}={v}" for k, v in config.defaults.items())
+    lines.append(escape(f"shared settings (defaults): {shared}"))
+    for entry in config.notebooks:
+        try:
+            declared = run_config.declared_parameters(entry.source, check_papermill=False)
+        except AllianceStudyError:
+            declared = {}
+        values = {**declared, **{k: v for k, v in config.defaults.items() if k in declared},
+                  **entry.parameters}
+        names = ", ".join(f"{k}=<each {entry.foreach[k]}>" if k in entry.foreach
+                          else f"{k}={_short(values[k])}" for k in declared if k != "data_dir")
+        lines.append(escape(f"  {entry.name} ({entry.source.name}): {names}"))
+    return "\n\n".join(lines)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    if len(text) <= 48:
+        return text
+    return f"<{len(value)} items>" if isinstance(value, list | dict) else text[:45] + "..."
+
+
+class _RunCommand(typer.core.TyperCommand):
+    """``run``: its help ends with the notebooks and their parameters, read when help is shown."""
+
+    def format_help(self, ctx, formatter):  # type: ignore[no-untyped-def]
+        self.epilog = _notebook_listing()
+        return super().format_help(ctx, formatter)
+
+
+def _configure(params: Path, overrides: list[str] | None, variant: str | None):  # type: ignore[no-untyped-def]
+    """Load the configuration, apply -p overrides, and find its output tree."""
+    from alliance_study.book import build, runner, values
+
+    config = values.apply_overrides(runner.load_config(params), values.parse_overrides(overrides or []))
+    book_dir = build.target_book_dir(config, variant=variant)
+    return config, book_dir
+
+
+@app.command("run", cls=_RunCommand)
 def run_cmd(
-    params: Annotated[Path, typer.Option(help="Run configuration (YAML).")] = paths.PROJECT_ROOT / "params"
-    / "main.yml",
-    only: Annotated[str | None, typer.Option(help="Run only the notebook of this name "
-                                                  "(all its foreach expansions).")] = None,
+    params: ParamsOption = _MAIN_PARAMS,
+    overrides: OverrideOption = None,
+    variant: VariantOption = None,
+    only: Annotated[list[str] | None, typer.Option(
+        metavar="NAME[:VALUE]",
+        help="Run only this notebook (all its foreach runs), or NAME:VALUE for one run, e.g. "
+             "profile:0640011 (an Alliance District's code). Repeat for several.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Execute even up-to-date notebooks.")] = False,
     jobs: Annotated[int | None, typer.Option(help="Notebooks executed at once "
-                                                  "(default: one per core, at most 4).")] = None,
+                                                  "(default: one per core).")] = None,
+    fresh_kernels: Annotated[bool, typer.Option(
+        "--fresh-kernels", help="Start a kernel per notebook instead of reusing one per worker "
+                                "(reset between notebooks; the results are the same).")] = False,
 ) -> None:
-    """Execute the book's notebooks with papermill into book/, skipping those whose inputs are unchanged."""
-    from alliance_study.book import runner
+    """Execute the notebooks with papermill into book/ (or a variant's tree), skipping up-to-date ones.
+
+    Parameter values are checked against the data before anything runs. An out-of-date output stays in
+    place until its new version has executed successfully.
+    """
+    from alliance_study.book import build, runner, values
 
     start = time.perf_counter()
     try:
-        config = runner.load_config(params)
-        runs = runner.plan_runs(config, only=only)
+        config, book_dir = _configure(params, overrides, variant)
+        runs = runner.plan_runs(config, book_dir=book_dir, only=only)
+        values.check_values(runs, paths.PROCESSED_DIR, where=str(params))
+        if book_dir != runner.BOOK_DIR:
+            build.prepare_book_tree(book_dir, config, title_note=f"variant {book_dir.name}")
         with _progress() as progress:
             task = progress.add_task("run", total=len(runs), item="")
             running: list[str] = []
@@ -170,19 +287,20 @@ def run_cmd(
                 more = f" (+{len(running) - 1} running)" if len(running) > 1 else ""
                 progress.update(task, item=running[-1] + more if running else "")
 
-            results = runner.run_pipeline(config, only=only, force=force, jobs=jobs, progress=report,
-                                            plan=runs)
+            results = runner.run_pipeline(config, book_dir=book_dir, only=only, force=force, jobs=jobs,
+                                            progress=report, plan=runs, reuse_kernels=not fresh_kernels)
     except AllianceStudyError as exc:
         _fail(exc)
     executed = [r for r in results if r.status == "executed"]
     console.print(f"notebooks: {len(executed)} executed, {len(results) - len(executed)} up to date "
-                  f"({time.perf_counter() - start:.1f} s); outputs in {runner.BOOK_DIR}")
+                  f"({time.perf_counter() - start:.1f} s); outputs in {book_dir}", soft_wrap=True)
 
 
 @app.command()
 def book(
-    params: Annotated[Path, typer.Option(help="Run configuration whose outputs must be current.")] =
-    paths.PROJECT_ROOT / "params" / "main.yml",
+    params: ParamsOption = _MAIN_PARAMS,
+    overrides: OverrideOption = None,
+    variant: VariantOption = None,
     check: Annotated[bool, typer.Option(help="Refuse to build when an executed notebook is missing or "
                                              "out of date.")] = True,
     strict: Annotated[bool, typer.Option(help="Fail the build on any Sphinx warning.")] = True,
@@ -191,29 +309,42 @@ def book(
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Sphinx's status lines, not only "
                                                            "warnings.")] = False,
 ) -> None:
-    """Build the HTML book (book/_build/html) with jupyter-book from the executed notebooks."""
+    """Build the HTML book (book/_build/html, or a variant's) with jupyter-book from the executed notebooks.
+
+    Skipped when no source of the book changed since the last successful build with the same options.
+    """
     import subprocess
 
-    from alliance_study.book import runner
+    from alliance_study.book import build, runner
 
     start = time.perf_counter()
-    if check:
-        try:
-            config = runner.load_config(params)
-            stale = runner.stale_runs(runner.plan_runs(config))
-        except AllianceStudyError as exc:
-            _fail(exc)
-        if stale:
-            listed = ", ".join(f"book/{r.output_rel}" for r in stale[:5]) + (" ..." if len(stale) > 5 else "")
-            _fail(AllianceStudyError(f"{len(stale)} executed notebook(s) missing or out of date ({listed}); "
-                                     "run `alliance-study run` first"))
-    command = runner.book_command(runner.BOOK_DIR, strict=strict, all_pages=all_pages, quiet=not verbose)
+    try:
+        config, book_dir = _configure(params, overrides, variant)
+        if book_dir != runner.BOOK_DIR:
+            build.prepare_book_tree(book_dir, config, title_note=f"variant {book_dir.name}")
+        if check:
+            stale = runner.stale_runs(runner.plan_runs(config, book_dir=book_dir), book_dir=book_dir)
+            if stale:
+                listed = ", ".join(r.output_rel for r in stale[:5]) + (" ..." if len(stale) > 5 else "")
+                rerun = "alliance-study run" + ("" if book_dir == runner.BOOK_DIR else f" --params {params}"
+                                                + "".join(f" -p {o}" for o in overrides or []))
+                raise AllianceStudyError(f"{len(stale)} executed notebook(s) in {book_dir} missing or out of "
+                                         f"date ({listed}); run `{rerun}` first")
+    except AllianceStudyError as exc:
+        _fail(exc)
+    options = {"strict": strict, "all": all_pages}
+    index = book_dir / "_build" / "html" / "index.html"
+    if not all_pages and build.book_is_current(book_dir, options):
+        console.print(f"book: {index} is current (no source changed; --all rebuilds) "
+                      f"({time.perf_counter() - start:.1f} s)", soft_wrap=True)
+        return
+    command = build.book_command(book_dir, strict=strict, all_pages=all_pages, quiet=not verbose)
     completed = subprocess.run(command, cwd=paths.PROJECT_ROOT, check=False)
     if completed.returncode != 0:
         _fail(AllianceStudyError(f"jupyter-book build failed (exit {completed.returncode}); "
                                  "see the warnings above"))
-    console.print(f"book: {runner.BOOK_DIR / '_build' / 'html' / 'index.html'} "
-                  f"({time.perf_counter() - start:.1f} s)")
+    build.stamp_book(book_dir, options)
+    console.print(f"book: {index} ({time.perf_counter() - start:.1f} s)", soft_wrap=True)
 
 
 @app.command("pdf")

@@ -2,7 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: A quoted value longer than this is shortened in error messages (a stray export note or a whole
+#: paragraph in one cell must not become a multi-kilobyte one-line error).
+QUOTE_LIMIT = 80
+
+#: The longest message a raw-data error prints; the full text stays in the exception's ``message``.
+MESSAGE_LIMIT = 600
+
+_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+
+
+def excerpt(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` with every quoted value longer than ``limit`` cut to its start, and the whole capped.
+
+    >>> excerpt("unknown name 'Notes: " + "x" * 200 + "'")
+    "unknown name 'Notes: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (207 characters)"
+    """
+
+    def shorten(match: re.Match[str]) -> str:
+        quoted = match.group(0)
+        if len(quoted) <= limit:
+            return quoted
+        return f"{quoted[: limit - 20]}...{quoted[-1]} ({len(quoted) - 2} characters)"
+
+    short = _QUOTED.sub(shorten, text)
+    if len(short) > MESSAGE_LIMIT:
+        short = f"{short[:MESSAGE_LIMIT]}... ({len(short) - MESSAGE_LIMIT} more characters)"
+    return short
 
 
 class AllianceStudyError(Exception):
@@ -41,7 +70,7 @@ class RawDataError(AllianceStudyError):
             where.append(f"row {row}")
         if column is not None:
             where.append(f"column {column!r}")
-        super().__init__(f"{', '.join(where)}: {message}")
+        super().__init__(f"{', '.join(where)}: {excerpt(message)}")
 
 
 class FetchError(AllianceStudyError):

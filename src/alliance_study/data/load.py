@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
+from . import paths, reads
 
 
 def processed_dir(data_dir: str | Path | None = None) -> Path:
@@ -20,7 +20,9 @@ def processed_dir(data_dir: str | Path | None = None) -> Path:
 
 def load_panel(data_dir: str | Path | None = None) -> pd.DataFrame:
     """Read ``district_year.parquet``."""
-    return pd.read_parquet(processed_dir(data_dir) / "district_year.parquet")
+    path = processed_dir(data_dir) / "district_year.parquet"
+    reads.record(path)
+    return pd.read_parquet(path)
 
 
 def load_table(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
@@ -28,10 +30,14 @@ def load_table(name: str, data_dir: str | Path | None = None) -> pd.DataFrame:
     base = processed_dir(data_dir)
     parquet = base / f"{name}.parquet"
     if parquet.exists():
+        reads.record(parquet)
         return pd.read_parquet(parquet)
+    reads.record(base / f"{name}.csv")
     return pd.read_csv(base / f"{name}.csv", dtype={"district_code": str})
 
 
 def load_datapackage(data_dir: str | Path | None = None) -> dict:
     """Read the data dictionary (``datapackage.json``)."""
-    return json.loads((processed_dir(data_dir) / "datapackage.json").read_text())
+    path = processed_dir(data_dir) / "datapackage.json"
+    reads.record(path)
+    return json.loads(path.read_text())

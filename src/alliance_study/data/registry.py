@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alliance_study.data import paths
+from alliance_study.data import paths, reads
 from alliance_study.errors import FetchError
 
 #: Columns of ``registry.csv`` in the order they are written.
@@ -86,6 +86,7 @@ class Registry:
         """Read ``registry.csv``; raise on a missing column, a duplicate path or a malformed hash."""
         registry_path = Path(registry_path or paths.REGISTRY_PATH)
         raw_dir = Path(raw_dir) if raw_dir is not None else registry_path.parent
+        reads.record(registry_path)
         with open(registry_path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in REGISTRY_COLUMNS if c not in (reader.fieldnames or [])]
@@ -154,6 +155,7 @@ class Registry:
                     f"{entry.path}: sha256 mismatch: registry {entry.sha256}, file {actual}"
                 )
             self._verified[entry.path] = stamp
+        reads.record(local)
         return local
 
     def verify_all(self) -> None:

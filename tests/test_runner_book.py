@@ -388,3 +388,15 @@ def test_a_reused_kernel_is_reset_between_notebooks_and_gives_the_same_file(proj
     assert [c.execution_count for c in nb.cells if c.cell_type == "code"] == [1, 2, 3]
     runner.run_pipeline(config, reuse_kernels=False, force=True, only="probe", **kwargs)
     assert probe.read_bytes() == reused
+
+
+def test_notebooks_read_data_only_through_the_library():
+    """Run keys cover the files recorded by the data layer; a direct read in a notebook would be missed."""
+    direct = ("read_csv(", "read_parquet(", "read_excel(", "read_json(", "open(", "read_text(", "read_bytes(",
+              "json.load(", "np.load", "loadtxt(")
+    for source in sorted((runner.paths.PROJECT_ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(source, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                found = [d for d in direct if d in cell.source]
+                assert not found, f"{source.name}: reads a file directly ({found}); use data.load"

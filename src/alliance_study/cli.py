@@ -368,12 +368,20 @@ def pdf_cmd(
 
 
 @app.command("clean-book")
-def clean_book_cmd() -> None:
+def clean_book_cmd(
+    variants: Annotated[bool, typer.Option("--variants", help="Also remove every variant tree "
+                                                               "(variants/).")] = False,
+) -> None:
     """Remove the executed notebooks, the run cache and book/_build (prose pages stay)."""
-    from alliance_study.book import runner
+    import shutil
+
+    from alliance_study.book import build, runner
 
     removed = runner.clean_book(runner.BOOK_DIR)
     console.print(f"removed {len(removed)} paths from {runner.BOOK_DIR}")
+    if variants and build.VARIANTS_DIR.exists():
+        shutil.rmtree(build.VARIANTS_DIR)
+        console.print(f"removed {build.VARIANTS_DIR}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -22,6 +22,7 @@ from alliance_study.analysis.plans.records import (
     template,
     validate_records,
 )
+from alliance_study.data import reads
 
 #: Plan-document suffixes read as plain text (one "page" per form feed, or the whole file as page 1).
 TEXT_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".text"})
@@ -73,6 +74,7 @@ def read_records(
     """
     path = Path(path)
     display = path.name
+    reads.record(path)  # a notebook run is keyed on the files it read (alliance_study.data.reads)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -117,6 +119,7 @@ def read_plan_text(path: str | Path) -> list[tuple[int, str]]:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    reads.record(path)
     if suffix in TEXT_SUFFIXES:
         text = path.read_text(encoding="utf-8", errors="replace")
         return [(i, page) for i, page in enumerate(text.split("\f"), start=1)]

@@ -80,7 +80,9 @@ def simple_config(project: Project, x: int = 1) -> runner.RunConfig:
     make_notebook(project.root / "notebooks" / "01_double.ipynb", "x = 1\ndata_dir = None\nunused = 'a'",
                   "print('double', x * 2)", "print('data', data_dir is not None)",
                   "from alliance_study.data import load\n"
-                  "print('rows', len(load.load_table('input', data_dir)))")
+                  "print('rows', len(load.load_table('input', data_dir)))",
+                  # The throw-away library is named `lib`; a static import counts, executed or not.
+                  "if False:\n    import lib.module")
     return project.config({
         "defaults": {"n_boot": 5},  # a shared setting the notebook does not declare: not passed
         "notebooks": [{"name": "double", "source": "notebooks/01_double.ipynb",
@@ -156,7 +158,17 @@ def test_notebook_data_read_and_library_changes_make_a_run_stale(project):
     (project.data / "new_table.csv").write_text("c\n1\n")
     assert project.stale(config) == []
 
-    (project.lib / "module.py").write_text("VALUE = 2\n")
+    # A library module the notebook does not import (even indirectly) does not make it stale ...
+    (project.lib / "other.py").write_text("OTHER = 1\n")
+    assert project.stale(config) == []
+    # ... one it imports does, and so does one that module imports, and any data file the package ships.
+    (project.lib / "module.py").write_text("from lib import helper\nVALUE = 2\n")
+    assert project.stale(config) == ["double"]
+    project.run(config)
+    (project.lib / "helper.py").write_text("H = 1\n")
+    assert project.stale(config) == ["double"]
+    project.run(config)
+    (project.lib / "table.csv").write_text("x\n1\n")
     assert project.stale(config) == ["double"]
 
 

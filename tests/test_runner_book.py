@@ -400,3 +400,18 @@ def test_notebooks_read_data_only_through_the_library():
             if cell.cell_type == "code":
                 found = [d for d in direct if d in cell.source]
                 assert not found, f"{source.name}: reads a file directly ({found}); use data.load"
+
+
+def test_run_keys_cover_the_library_modules_a_notebook_imports():
+    """A change to the impact chapter's modules re-runs the impact notebook, not the profiles."""
+    def closure(name: str) -> set[str]:
+        source = runner.paths.PROJECT_ROOT / "notebooks" / name
+        return runner.module_closure(runner._code_of(source), runner.LIBRARY_DIR)
+
+    impact, profile = closure("08_estimate_impact.ipynb"), closure("10_profile_district.ipynb")
+    assert {"__init__.py", "data/load.py", "chapters/display.py", "book/record.py"} <= impact & profile
+    assert "analysis/impact/__init__.py" in impact
+    assert not any(m.startswith("analysis/impact/") for m in profile)
+    # Lazy imports inside functions and relative imports are followed.
+    assert runner.module_closure(["def f():\n    from alliance_study.data import reads"],
+                                 runner.LIBRARY_DIR) == {"__init__.py", "data/__init__.py", "data/reads.py"}

@@ -23,7 +23,9 @@ How a run is decided, executed and recorded:
   prose is copied by :func:`prepare_book_tree`), so the main book and any number of variants stay side
   by side and each can be built with ``alliance-study book --params ...``.
 - **Run key.** sha256 over the source notebook's bytes, the resolved parameters (canonical JSON), the
-  package version and a hash of every file of the library (``src/alliance_study/**``). The kernel records
+  package version and the library modules the notebook imports, directly or through other modules
+  (:func:`module_closure`, found statically), with every data file the package ships: a change to a
+  module the notebook never reaches does not re-run it. The kernel records
   each data file it reads through the data layer (:mod:`alliance_study.data.reads`); the executed
   notebook's metadata (``metadata.alliance_study``) keeps the run key and those files' sha256. A run is
   skipped only when its output exists, its recorded key equals the current key and every file it read
@@ -62,7 +64,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +98,13 @@ BOOK_DIR = paths.PROJECT_ROOT / "book"
 #: The default run configuration.
 DEFAULT_PARAMS = paths.PROJECT_ROOT / "params" / "main.yml"
 
-#: The library whose source is hashed into every cache key (a change to any module re-runs every notebook,
-#: since notebooks are thin and their results come from here).
+#: The library whose source goes into the run keys: for each notebook, the modules its code imports,
+#: directly or through other modules of the package (:func:`module_closure`), and every data file the
+#: package ships; a change elsewhere in the library does not re-run it.
 LIBRARY_DIR = Path(__file__).resolve().parents[1]
+
+#: Modules every run depends on whatever it imports: the kernel reset that precedes it.
+ALWAYS_IMPORTED = ("alliance_study.book.kernel_state",)
 
 #: Cache index of executed runs, inside book/ (gitignored).
 CACHE_FILE = ".run-cache.json"
@@ -164,16 +170,94 @@ def tree_digest(root: str | Path, pattern: str = "**/*") -> dict[str, str]:
 
 @dataclass(frozen=True)
 class KeyContext:
-    """The parts of the run key shared by every run of one invocation (hashed once)."""
+    """The parts of the run key shared by every run of one invocation (the package hashed once)."""
 
-    library: str
+    files: dict[str, str]  # every file of the package (relative POSIX path) -> sha256
+    library_dir: Path  # the package directory; its name is the import name
     version: str
+    _memo: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def compute(cls, library_dir: str | Path = LIBRARY_DIR, version: str = __version__) -> KeyContext:
-        """Hash the library: every file of the package (modules and the data files it ships)."""
-        library = hashlib.sha256(_canonical_json(tree_digest(library_dir)).encode()).hexdigest()
-        return cls(library=library, version=version)
+        """Hash every file of the package (modules and the data files it ships)."""
+        library_dir = Path(library_dir)
+        return cls(files=tree_digest(library_dir), library_dir=library_dir, version=version)
+
+    def library_digest(self, source: Path) -> str:
+        """sha256 over the package modules the notebook ``source`` reaches and the package's data files."""
+        text = sha256_file(source)
+        if text not in self._memo:
+            modules = module_closure(_code_of(source) + [f"import {m}" for m in ALWAYS_IMPORTED],
+                                     self.library_dir)
+            used = {rel: digest for rel, digest in self.files.items()
+                    if rel in modules or not rel.endswith(".py")}
+            self._memo[text] = hashlib.sha256(_canonical_json(used).encode()).hexdigest()
+        return self._memo[text]
+
+
+def _code_of(notebook: Path) -> list[str]:
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+            for c in cells if c.get("cell_type") == "code"]
+
+
+def _imports(code: str, current: str | None, is_package: bool) -> set[str]:
+    """Absolute module names an import statement in ``code`` may load (``current``: the module's name)."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # e.g. a cell magic; its imports cannot be seen, nor can it import the package
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):  # every import, also inside functions (lazy imports count)
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if current is None:
+                    continue
+                parts = current.split(".") if is_package else current.split(".")[:-1]
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def module_closure(codes: Iterable[str], library_dir: Path) -> set[str]:
+    """Files (relative to ``library_dir``) of every package module ``codes`` import, transitively.
+
+    Static: import statements anywhere in the code, also inside functions (lazy imports), and every
+    parent package's ``__init__.py``. A name that is not a module of the package (a function imported
+    from one) is ignored. The package's import name is ``library_dir``'s name.
+    """
+    package = library_dir.name
+
+    def module_file(name: str) -> str | None:
+        if name != package and not name.startswith(package + "."):
+            return None
+        rel = "/".join(name.split(".")[1:])
+        for candidate in ((f"{rel}/__init__.py" if rel else "__init__.py"), f"{rel}.py"):
+            if (library_dir / candidate).is_file():
+                return candidate
+        return None
+
+    found: set[str] = set()
+    queue = [name for code in codes for name in _imports(code, None, False)]
+    while queue:
+        parts = queue.pop().split(".")
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+            module = ".".join(parts[:depth])
+            rel = module_file(module)
+            if rel is None or rel in found:
+                continue
+            found.add(rel)
+            text = (library_dir / rel).read_text(encoding="utf-8")
+            queue.extend(_imports(text, module, rel.endswith("__init__.py")))
+    return found
 
 
 def run_key(run: Run, context: KeyContext) -> str:
@@ -187,7 +271,7 @@ def run_key(run: Run, context: KeyContext) -> str:
         "notebook": sha256_file(run.source),
         "parameters": run.parameters,
         "version": context.version,
-        "library": context.library,
+        "library": context.library_digest(run.source),
     }
     return hashlib.sha256(_canonical_json(payload).encode()).hexdigest()
 
@@ -431,6 +515,9 @@ def _kernel_manager_class(env: Mapping[str, str]) -> type:
 #: The temporary file ipykernel compiles a cell under (``/tmp/ipykernel_<pid>/<hash>.py``).
 _KERNEL_FILE_RE = re.compile(r"[^\s'\"]*ipykernel_\d+[/\\][0-9]+\.py")
 
+#: Seconds to wait for a cell's remaining outputs after its reply (nbclient's ``iopub_timeout``).
+IOPUB_TIMEOUT_S = 300
+
 #: Tag of the first cell the runner adds to reset a reused kernel (removed from the executed copy).
 PRELUDE_TAG = "alliance-study-prelude"
 
@@ -526,6 +613,9 @@ def execute_run(run: Run, key: str, *, project_dir: Path, staging_root: Path | N
             # ipykernel to exit, which was half the time of a short notebook.
             record_timing=False, extra_arguments=["--IPKernelApp.log_level=ERROR"],
             shutdown_kernel="immediate", **engine,
+            # After a cell's reply, wait this long for its last outputs (default 4 s): a cell that glues
+            # hundreds of values on a loaded machine can take longer, and papermill fails the cell then.
+            iopub_timeout=IOPUB_TIMEOUT_S,
         )
     except Exception as exc:
         if kernel is not None:

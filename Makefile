@@ -41,6 +41,8 @@ pdf: book chromium
 	$(BIN)/alliance-study pdf
 
 LAB_STAMP := $(VENV)/.lab-stamp
+# Jupyter refuses to run as root unless told (containers and CI machines often are root).
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # JupyterLab is the `lab` extra, installed on first `make lab` only (the book and the tests do not need it).
 # jsonschema's optional rfc3987-syntax, which JupyterLab's jupyter-events pulls in, builds a grammar when
@@ -55,7 +57,7 @@ $(LAB_STAMP): $(STAMP)
 # with their default data_dir = None, read this checkout's data/processed (built by the panel step).
 lab: $(LAB_STAMP) panel
 	$(BIN)/python -c "from alliance_study.book.runner import ensure_kernel; ensure_kernel()"
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 # Open the built book in headless Chromium (Debian's package; installed on first use, needs root or sudo).
 chromium:

@@ -103,8 +103,9 @@ DEFAULT_PARAMS = paths.PROJECT_ROOT / "params" / "main.yml"
 #: package ships; a change elsewhere in the library does not re-run it.
 LIBRARY_DIR = Path(__file__).resolve().parents[1]
 
-#: Modules every run depends on whatever it imports: the kernel reset that precedes it.
-ALWAYS_IMPORTED = ("alliance_study.book.kernel_state",)
+#: Modules every run depends on whatever it imports: the kernel reset that precedes it, and the display
+#: tags given to the executed notebook.
+ALWAYS_IMPORTED = ("alliance_study.book.kernel_state", "alliance_study.book.cells")
 
 #: Cache index of executed runs, inside book/ (gitignored).
 CACHE_FILE = ".run-cache.json"

@@ -75,12 +75,22 @@ def environment(root: Path) -> dict[str, str]:
     return env
 
 
+#: CPU seconds (user + system) of every finished step's processes, kernels included: on a shared machine
+#: wall times mostly measure the other work; CPU seconds / cores bounds the wall time on an idle one.
+CPU: dict[str, float] = {}
+
+
 def stage(root: Path, *args: str) -> float:
     """Run ``alliance-study <args>`` in ``root``; return wall seconds; fail loudly with its output."""
+    import resource
+
     exe = Path(sys.executable).with_name("alliance-study")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([str(exe), *args], cwd=root, env=environment(root), capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[args[0]] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
         raise SystemExit(f"`alliance-study {' '.join(args)}` failed (exit {done.returncode})")
@@ -106,9 +116,11 @@ def make_book(root: Path, label: str, jobs: int | None) -> dict[str, float]:
     pages = sum(1 for _ in (root / "book" / "_build" / "html").rglob("*.html"))
     print(f"{label}:")
     for name, seconds in times.items():
-        print(f"  {name:12s} {seconds:7.1f} s")
-    print(f"  {'TOTAL':12s} {sum(times.values()):7.1f} s  "
-          f"({len(after)} executed notebooks, {pages} HTML pages)")
+        print(f"  {name:12s} {seconds:7.1f} s wall {CPU.get(name, 0.0):8.1f} s CPU")
+    cpu = sum(CPU.get(name, 0.0) for name in times)
+    print(f"  {'TOTAL':12s} {sum(times.values()):7.1f} s wall {cpu:8.1f} s CPU "
+          f"(/ {os.cpu_count()} cores = {cpu / (os.cpu_count() or 1):.1f} s; "
+          f"{len(after)} executed notebooks, {pages} HTML pages)")
     shown = ", ".join(Path(r).stem if r.startswith("profiles/") else r for r in reran[:12])
     more = f" ... (+{len(reran) - 12})" if len(reran) > 12 else ""
     print(f"  re-ran {len(reran)} notebook(s): {shown}{more}", flush=True)

@@ -384,6 +384,103 @@ def clean_book_cmd(
         console.print(f"removed {build.VARIANTS_DIR}")
 
 
+# --- The planning tool (issue 16): plan-template, plan-report -------------------------------------------
+
+
+def _year_span(text: str) -> tuple[int, int]:
+    """``2013-2025`` (spring years) -> (2013, 2025); one year ``2025`` -> (2025, 2025)."""
+    parts = text.split("-")
+    try:
+        first, last = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (0, -1)
+    except ValueError:
+        first, last = 0, -1
+    if last < first or len(str(first)) != 4:
+        raise typer.BadParameter(f"expected spring years like 2013-2025, got {text!r}")
+    return first, last
+
+
+@app.command("plan-template")
+def plan_template_cmd(
+    district: Annotated[str, typer.Option(help="7-digit CSDE district code (0640011 = Hartford).")],
+    years: Annotated[str, typer.Option(help="Spring years of the plan years, e.g. 2013-2025 "
+                                            "(2013 = plan year 2012-13).")],
+    out: Annotated[Path | None, typer.Option(help="Output file (.csv; an .xlsx is written beside it when "
+                                                  "openpyxl is installed). Default: plan_<district>.csv.")]
+    = None,
+    xlsx: Annotated[bool | None, typer.Option("--xlsx/--no-xlsx", help="Also write .xlsx (default: when "
+                                                                      "openpyxl is installed).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Build outputs to read (default: data/processed).")]
+    = None,
+) -> None:
+    """Write a plan template pre-filled with the codebook's plan years and template sections."""
+    from alliance_study.analysis.plans import codebook, io, planfile
+    from alliance_study.data.load import load_panel
+
+    first, last = _year_span(years)
+    try:
+        panel = load_panel(data_dir)
+        names = panel.loc[panel["district_code"] == district].dropna(subset=["district_name"])
+        if names.empty:
+            raise AllianceStudyError(f"unknown district {district!r}: not in the panel (7-digit CSDE code)")
+        name = str(names.sort_values("year")["district_name"].iloc[-1])
+        book = codebook.load_codebook()
+        try:
+            plan_years = planfile.plan_years(first, last)
+        except ValueError as exc:
+            raise AllianceStudyError(str(exc)) from exc
+        template = planfile.plan_template(book, district, name, plan_years)
+        written = io.write_plan_template(out or Path(f"plan_{district}.csv"), template,
+                                         planfile.codebook_sheet(book), xlsx=xlsx)
+    except AllianceStudyError as exc:
+        _fail(exc)
+    console.print(f"plan template for {name}, plan years {plan_years[0]} to {plan_years[-1]} "
+                  f"({len(template)} placeholder rows): " + ", ".join(str(p) for p in written))
+
+
+@app.command("plan-report")
+def plan_report_cmd(
+    plan_files: Annotated[list[Path], typer.Argument(help="The plan file (.csv or .xlsx); two files = two "
+                                                          "coders of the same plan.")],
+    out: Annotated[Path | None, typer.Option(help="Report page (.html; the executed .ipynb lands beside it). "
+                                                  "Default: <plan>_report.html.")] = None,
+    suggest: Annotated[bool, typer.Option("--suggest", help="Only write <plan>_suggested.csv with the "
+                                                            "keyword coder's suggestions filled in, for "
+                                                            "the team to accept or reject.")] = False,
+    check: Annotated[bool, typer.Option(help="Open the page in headless Chromium (the book's browser "
+                                             "check) when Chromium is installed.")] = False,
+    window_start: Annotated[int, typer.Option(help="Improvement window start (spring year).")] = 2013,
+    window_end: Annotated[int, typer.Option(help="Improvement window end (spring year).")] = 2016,
+    data_dir: Annotated[Path | None, typer.Option(help="Build outputs to read (default: data/processed).")]
+    = None,
+) -> None:
+    """Validate a plan file, compute its practice metrics and write a standalone HTML report."""
+    from alliance_study.analysis.plans import codebook, io, planfile
+    from alliance_study.book import plan_report
+
+    start = time.perf_counter()
+    try:
+        if suggest:
+            book = codebook.load_codebook()
+            for path in plan_files:
+                frame = planfile.with_suggestions(io.read_plan_frame(path), book)
+                target = io.write_plan_frame(path.with_name(f"{path.stem}_suggested.csv"), frame)
+                n = int((frame["suggested_code"].map(str).str.strip() != "").sum())
+                console.print(f"{target}: {n} rows with a suggested code; mark each accepted yes or no")
+            return
+        result = plan_report.make_report(plan_files, out, data_dir=data_dir, window_start=window_start,
+                                         window_end=window_end)
+        if check:
+            report = plan_report.check_report(result.html)
+            for problem in report.failures:
+                typer.echo(f"FAIL {problem}", err=True)
+            if not report.ok:
+                raise typer.Exit(code=1)
+    except AllianceStudyError as exc:
+        _fail(exc)
+    console.print(f"plan report for {result.district_code} ({result.n_strategies} strategies): {result.html} "
+                  f"(+ {result.notebook.name}; {time.perf_counter() - start:.1f} s)")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

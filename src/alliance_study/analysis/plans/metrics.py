@@ -321,3 +321,98 @@ def attribute_coverage(coded: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["attribute", "yes", "no", "intrinsic", "missing", "total"])
+
+
+def yearly_metrics(coded: pd.DataFrame) -> pd.DataFrame:
+    """The practice metrics of each district and plan year (definitions in the module docstring).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per district and coded plan year: ``district_code``, ``plan_year``, ``plan_year_start``,
+        ``n_interventions``, ``carryover`` and ``jaccard`` from the previous plan year (NaN when that year is
+        not coded), ``n_core`` and ``core_share`` (interventions of the year that belong to the district's
+        core, :func:`core_interventions`), ``coupling_rate``, ``n_coupling``, ``dual_monitoring_rate``,
+        ``n_monitoring``, ``smart_goal_rate``, ``n_smart``.
+    """
+    data = coded.copy()
+    if "plan_year_start" not in data.columns:
+        data["plan_year_start"] = data["plan_year"].map(plan_year_start)
+    pairs = persistence_pairs(data).set_index(["district_code", "to_year"])
+    core = core_interventions(data)
+    rows = []
+    for (code, start), block in data.groupby(["district_code", "plan_year_start"], sort=True):
+        label = _label(int(start))
+        coupled = block["coupled_capacity_building"].fillna("")
+        impl = block["implementation_measure"].fillna("")
+        outc = block["outcome_measure"].fillna("")
+        smart = block["smart_goal"].fillna("")
+        known_dual = ((impl != "") & (outc != "")) | (impl == "no") | (outc == "no")
+        dual = (impl == "yes") & (outc == "yes")
+        pair = pairs.loc[(code, label)] if (code, label) in pairs.index else None
+        core_codes = set(core.loc[(core["district_code"] == code) & core["core"], "intervention"])
+        n_core = len(set(block["intervention"]) & core_codes)
+        rows.append(
+            {
+                "district_code": code,
+                "plan_year": label,
+                "plan_year_start": int(start),
+                "n_interventions": len(block),
+                "carryover": float(pair["carryover"]) if pair is not None else np.nan,
+                "jaccard": float(pair["jaccard"]) if pair is not None else np.nan,
+                "n_core": n_core,
+                "core_share": n_core / len(block) if len(block) else np.nan,
+                "coupling_rate": _rate(int((coupled == "yes").sum()), int(coupled.isin(["yes", "no"]).sum())),
+                "n_coupling": int(coupled.isin(["yes", "no"]).sum()),
+                "dual_monitoring_rate": _rate(int((dual & known_dual).sum()), int(known_dual.sum())),
+                "n_monitoring": int(known_dual.sum()),
+                "smart_goal_rate": _rate(int((smart == "yes").sum()), int(smart.isin(["yes", "no"]).sum())),
+                "n_smart": int(smart.isin(["yes", "no"]).sum()),
+            }
+        )
+    columns = ["district_code", "plan_year", "plan_year_start", "n_interventions", "carryover", "jaccard",
+               "n_core", "core_share", "coupling_rate", "n_coupling", "dual_monitoring_rate", "n_monitoring",
+               "smart_goal_rate", "n_smart"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+#: Share of a district's coded plan years an intervention must appear in to belong to its core (the Neag
+#: study's "small, consistent core"; the study gives no number, so a strict majority of years is used, and
+#: at least two years so one plan has no core).
+CORE_MIN_SHARE = 0.5
+CORE_MIN_YEARS = 2
+
+
+def core_interventions(coded: pd.DataFrame, min_share: float = CORE_MIN_SHARE,
+                       min_years: int = CORE_MIN_YEARS) -> pd.DataFrame:
+    """How many coded plan years each intervention of each district appears in, and whether it is core.
+
+    An intervention is *core* when it appears in more than ``min_share`` of the district's coded plan years
+    and in at least ``min_years`` of them; ``other`` is never core (two "other" need not be one thing).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_code``, ``intervention``, ``n_years``, ``n_plan_years``, ``share``, ``core``, ``first``
+        and ``last`` (plan-year labels); sorted by district, most years first.
+    """
+    data = coded.copy()
+    if "plan_year_start" not in data.columns:
+        data["plan_year_start"] = data["plan_year"].map(plan_year_start)
+    rows = []
+    for code, block in data.groupby("district_code", sort=True):
+        n_years = block["plan_year_start"].nunique()
+        for intervention, sub in block.groupby("intervention", sort=True):
+            years = sorted(sub["plan_year_start"].unique())
+            share = len(years) / n_years
+            rows.append({
+                "district_code": code, "intervention": intervention, "n_years": len(years),
+                "n_plan_years": n_years, "share": share,
+                "core": bool(share > min_share and len(years) >= min_years
+                             and intervention not in PERSISTENCE_EXCLUDE),
+                "first": _label(int(years[0])), "last": _label(int(years[-1])),
+            })
+    out = pd.DataFrame(rows, columns=["district_code", "intervention", "n_years", "n_plan_years", "share",
+                                      "core", "first", "last"])
+    return out.sort_values(["district_code", "n_years", "intervention"], ascending=[True, False, True],
+                           ignore_index=True)

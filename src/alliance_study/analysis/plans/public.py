@@ -337,3 +337,44 @@ def display_records(records: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
         }
     )
     return out.sort_values(["District", "Plan year", "Intervention"], ignore_index=True)
+
+
+def as_plan_file(coding: PublicCoding, district_code: str, codebook: Codebook) -> pd.DataFrame:
+    """One district's public facts written as a planning-tool plan file (the planning-tool chapter's worked
+    example; :mod:`alliance_study.analysis.plans.planfile`).
+
+    One strategy row per fact and code (a fact naming several interventions gives several rows, each
+    strategy marked with the code's label). The curator's note on a measure or on coupling goes in as the
+    measure or activity when it says one is stated, ``not stated`` when the readable text is silent (the
+    plan-file marker for unknown), and blank when it says there is none. Coder :data:`PUBLIC_CODER`.
+    """
+    from alliance_study.analysis.plans.planfile import NOT_STATED, PLAN_COLUMNS
+
+    labels = {c.id: c.label for c in codebook.codes}
+    facts = coding.facts.loc[coding.facts["district_code"] == district_code]
+    rows = []
+    for fact in facts.itertuples(index=False):
+        codes = [c for c in str(fact.codes).split(", ") if c]
+        for code in codes:
+            cells = {}
+            for column, target in (("coupled_text", "capacity_building"),
+                                   ("implementation_text", "implementation_measure"),
+                                   ("outcome_text", "outcome_measure")):
+                text = getattr(fact, column)
+                value = ATTRIBUTE_TEXT[column][text]
+                cells[target] = {"yes": text, "no": "", "intrinsic": ""}.get(value, NOT_STATED)
+            strategy = fact.intervention_text
+            if len(codes) > 1:
+                strategy = f"{strategy} [{labels[code]}]"
+            rows.append({
+                **dict.fromkeys(PLAN_COLUMNS, ""),
+                "district_code": fact.district_code, "district_name": fact.district_name,
+                "plan_year": fact.plan_year, "strategy": strategy, "domain": fact.domain,
+                "intervention": code,
+                **cells, "outcome_target": NOT_STATED if cells["outcome_measure"] else "",
+                "implementation_target": NOT_STATED if cells["implementation_measure"] else "",
+                "what_happened": f"public record: {fact.source_kind}, {fact.source_url}",
+                "coder": PUBLIC_CODER, "notes": f"evidence: {fact.evidence_quote}",
+                "codebook_version": codebook.version,
+            })
+    return pd.DataFrame(rows, columns=list(PLAN_COLUMNS), dtype=object)

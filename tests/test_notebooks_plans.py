@@ -67,6 +67,10 @@ def test_coding_guide_numbers(executed):
     assert g["kripp_computed"] == g["kripp_published"] == "0.743"
     assert (g["heldout_tp"], g["heldout_fp"], g["heldout_hand"]) == (7, 1, 8)
     assert g["error_message"].startswith("file codes.csv, row 3, column 'evidence_quote'")
+    # The keyword coder on every public quote: counts add up, rates match the glued counts.
+    assert g["n_quotes"] == g["n_quotes_correct"] + g["n_quotes_wrong"] == 33
+    assert g["assist_precision"] == f"{g['assist_tp'] / g['n_suggested_codes']:.2f}"
+    assert g["assist_recall"] == f"{g['assist_tp'] / g['n_hand_codes']:.2f}"
 
 
 def test_focus_chapter_numbers(executed):

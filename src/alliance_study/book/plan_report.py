@@ -14,6 +14,7 @@ starts.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -102,6 +103,7 @@ def export_html(notebook: Path, html: Path, title: str) -> Path:
         embed_images=True,
     )
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = re.sub(r'<script src="">\s*</script>', "", body)  # what the emptied URLs leave behind
     fd, tmp = tempfile.mkstemp(dir=html.parent, prefix=f".{html.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(body)

@@ -27,6 +27,7 @@ CHAPTERS = {
     "plans": "05_code_plans.ipynb",
     "coding_guide": "06_guide_plan_coding.ipynb",
     "focus": "07_measure_focus.ipynb",
+    "planning_tool": "11_use_planning_tool.ipynb",
 }
 
 
@@ -71,6 +72,21 @@ def test_coding_guide_numbers(executed):
     assert g["n_quotes"] == g["n_quotes_correct"] + g["n_quotes_wrong"] == 33
     assert g["assist_precision"] == f"{g['assist_tp'] / g['n_suggested_codes']:.2f}"
     assert g["assist_recall"] == f"{g['assist_tp'] / g['n_hand_codes']:.2f}"
+
+
+def test_planning_tool_numbers(executed, registry):
+    from alliance_study.analysis.plans import codebook, metrics, public
+    from alliance_study.data.sources import plans as plan_source
+
+    g = glued_values(executed[0]["planning_tool"])
+    coding = public.code_public_facts(plan_source.load(registry).district, codebook.load_codebook())
+    norwich = metrics.district_metrics(coding.records.loc[coding.records["district_name"] == "Norwich"])
+    assert g["example_carryover"] == f"{norwich['carryover'].iloc[0]:.2f}"
+    assert g["example_n_pairs"] == norwich["n_pairs"].iloc[0] == 3
+    assert g["n_plan_problems"] == 4 and g["plan_error"].startswith("file norwich_plan.csv, row 3")
+    assert g["coverage_n_with_pairs"] == 1 and "one district has two adjacent" in g["coverage_statement"]
+    for fig in ("fig_example_metrics", "fig_example_district"):
+        assert "image/png" in glued(executed[0]["planning_tool"])[fig]
 
 
 def test_focus_chapter_numbers(executed):

@@ -19,6 +19,12 @@ public
     The readable public plan facts, coded with the codebook through an explicit mapping.
 link
     Relating district measures to improvement on whatever coverage exists.
+planfile
+    The planning tool's plan file (one row per plan-year strategy with measures, targets and the coupled
+    capacity-building activity): template, validation, conversion to coding records, suggestions.
+assist_eval
+    The keyword coder scored on every public evidence quote (precision and recall by domain with exact
+    intervals, confusions, the quotes it gets wrong).
 
 A typical session::
 

@@ -108,3 +108,13 @@ def test_improvement_facts_thresholds_and_sentence():
     assert none["certainty"].startswith("No district") and none["sure_names"] == "none"
     some = findings.improvement_facts({"a": 0.95, "b": 0.3}, names, ["a", "b"], 1.2, 2)
     assert some["certainty"].startswith("Only 1 of the 2")
+
+
+def test_trends_prose_follows_the_gaps():
+    from alliance_study.chapters import trends
+
+    gaps = pd.DataFrame({"start_gap": [-0.80, -2.13, 1.0], "end_gap": [-0.82, -2.67, 1.3]},
+                        index=["index", "seda", "other"])
+    assert trends.agreement_phrase(gaps, "seda", "index").startswith("tell a different story (the gap widened")
+    assert trends.agreement_phrase(gaps, "seda", "other") == "tell the same story"  # both widened
+    assert trends.gap_direction(-2.0, -2.1) == "held" and trends.gap_direction(2.0, 1.5) == "narrowed"

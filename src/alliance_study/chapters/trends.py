@@ -150,6 +150,46 @@ def measure_facts(gaps: pd.DataFrame, measure: str) -> dict[str, str]:
     return out
 
 
+#: A gap whose size changes by less than this share of its first-year size "held"; beyond it, it "widened"
+#: or "narrowed" (issue 13: the SEDA gap went from 2.13 to 2.67 grade levels, +25%, while the index gap was
+#: flat, and the chapter still said the two "tell the same story").
+GAP_CHANGE_TOLERANCE = 0.10
+
+
+def gap_direction(start_gap: float, end_gap: float, tol: float = GAP_CHANGE_TOLERANCE) -> str:
+    """``widened``, ``narrowed`` or ``held``: how the size of a gap changed from its first to its last year.
+
+    Examples
+    --------
+    >>> gap_direction(-2.13, -2.67), gap_direction(-0.80, -0.82), gap_direction(1.0, 0.5)
+    ('widened', 'held', 'narrowed')
+    """
+    first, last = abs(start_gap), abs(end_gap)
+    if first == 0 or pd.isna(first) or pd.isna(last):
+        return "held" if first == last else "widened" if last > first else "narrowed"
+    change = (last - first) / first
+    return "held" if abs(change) < tol else "widened" if change > 0 else "narrowed"
+
+
+def agreement_phrase(gaps: pd.DataFrame, measure: str, reference: str) -> str:
+    """Whether ``measure``'s gap moved as ``reference``'s did, as the verb phrase the prose uses.
+
+    ``"tell the same story"`` when both gaps widened, both narrowed or both held; otherwise
+    ``"tell a different story (the gap <direction> while the <reference> gap <direction>)"``.
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"start_gap": [-0.8, -2.13], "end_gap": [-0.82, -2.67]}, index=["index", "seda"])
+    >>> agreement_phrase(g, "seda", "index")
+    'tell a different story (the gap widened while the index gap held)'
+    """
+    own = gap_direction(gaps.loc[measure, "start_gap"], gaps.loc[measure, "end_gap"])
+    ref = gap_direction(gaps.loc[reference, "start_gap"], gaps.loc[reference, "end_gap"])
+    if own == ref:
+        return "tell the same story"
+    return f"tell a different story (the gap {own} while the {reference.replace('_', ' ')} gap {ref})"
+
+
 def facts(result: TrendComparison) -> dict[str, Any]:
     """Every glued fact of the chapter: group sizes and definitions, each measure's gaps, test years."""
     out: dict[str, Any] = {
@@ -160,6 +200,9 @@ def facts(result: TrendComparison) -> dict[str, Any]:
     }
     for measure in result.outcomes + result.context:
         out.update(measure_facts(result.gaps, measure))
+    if {"seda_grade_levels", "achievement_index"} <= set(result.gaps.index):
+        out["seda_agreement"] = agreement_phrase(result.gaps.rename(index={"achievement_index": "index"}),
+                                                 "seda_grade_levels", "index")
     out["latest_grad_year"] = result.latest_grad_year
     out["alliance_group"] = "districts first designated in " + " or ".join(
         f"FY{c}" for c in result.alliance_cohorts)

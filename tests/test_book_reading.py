@@ -115,6 +115,7 @@ def test_trends_prose_follows_the_gaps():
 
     gaps = pd.DataFrame({"start_gap": [-0.80, -2.13, 1.0], "end_gap": [-0.82, -2.67, 1.3]},
                         index=["index", "seda", "other"])
-    assert trends.agreement_phrase(gaps, "seda", "index").startswith("tell a different story (the gap widened")
+    different = trends.agreement_phrase(gaps, "seda", "index")
+    assert different.startswith("tell a different story (the gap widened")
     assert trends.agreement_phrase(gaps, "seda", "other") == "tell the same story"  # both widened
     assert trends.gap_direction(-2.0, -2.1) == "held" and trends.gap_direction(2.0, 1.5) == "narrowed"

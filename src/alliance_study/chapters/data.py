@@ -254,8 +254,25 @@ def build_report_tables(report: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def gap_facts(gaps: pd.DataFrame) -> dict[str, Any]:
-    """Glued count of each known gap, as ``gap_<key>`` (:func:`known_gaps`)."""
-    return {f"gap_{key}": int(value) for key, value in gaps.set_index("key")["value"].items()}
+    """Glued count of each known gap, as ``gap_<key>`` (:func:`known_gaps`), and the 2019-20 sentence.
+
+    ``gap_absent_2020_text`` says how 2019-20 absenteeism and suspensions enter the panel: with the number
+    of districts when the build has that year, and that the year is not in the build when it has none (a
+    build held back before 2020 would otherwise read "absenteeism (0 districts) ... were reported").
+
+    Examples
+    --------
+    >>> gap_facts(pd.DataFrame({"key": ["absent_2020"], "value": [0]}))["gap_absent_2020_text"]
+    'absenteeism and suspension rates for 2019-20 are not in this build'
+    """
+    out: dict[str, Any] = {f"gap_{key}": int(value) for key, value in gaps.set_index("key")["value"].items()}
+    if "gap_absent_2020" in out:
+        n = out["gap_absent_2020"]
+        out["gap_absent_2020_text"] = (
+            f"absenteeism ({n:,} district{'' if n == 1 else 's'}) and suspension rates were reported for "
+            "2019-20 but describe a year cut short and are not comparable with earlier years" if n
+            else "absenteeism and suspension rates for 2019-20 are not in this build")
+    return out
 
 
 def gaps_display(gaps: pd.DataFrame) -> pd.DataFrame:

@@ -245,6 +245,33 @@ def build_report_facts(report: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def files_read_note(registry: pd.DataFrame, report: pd.DataFrame) -> str:
+    """Why the build read fewer files than the registry lists (``""`` when it read them all).
+
+    Parameters
+    ----------
+    registry
+        :func:`registry_frame` (``path``, ``family``).
+    report
+        The build report (``file`` per row).
+
+    Examples
+    --------
+    >>> reg = pd.DataFrame({"path": ["a.csv", "b.csv", "reference/p.csv"], "family": ["x", "x", "plans"]})
+    >>> files_read_note(reg, pd.DataFrame({"file": ["a.csv", "b.csv"]}))
+    ' of the 3 registered; the other one (plans) is read by a chapter, not by the panel build'
+    """
+    read = set(report["file"])
+    unread = registry.loc[~registry["path"].isin(read)]
+    if unread.empty:
+        return ""
+    families = ", ".join(sorted(unread["family"].unique()))
+    other = "the other one" if len(unread) == 1 else f"the other {len(unread)}"
+    verb = "is" if len(unread) == 1 else "are"
+    return (f" of the {len(registry):,} registered; {other} ({families}) {verb} read by a chapter, not by "
+            "the panel build")
+
+
 def build_report_tables(report: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Display tables ``tbl_build_report`` (by family) and ``tbl_drop_reasons`` (by reason)."""
     return {

@@ -170,3 +170,18 @@ def test_wide_figures_are_shrunk_so_their_text_stays_legible():
     assert fig.get_size_inches()[1] == pytest.approx(3 * display.MAX_FIGURE_WIDTH_IN / 14)
     assert not display.fit_width(fig)  # already fits
     plt.close(fig)
+
+
+def test_small_text_is_raised_to_the_house_minimum():
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot([0, 1], [0, 1])
+    ax.tick_params(labelsize=7)
+    ax.annotate("note", (0.5, 0.5), fontsize=6)
+    assert display.raise_small_text(fig) > 0
+    assert display.min_font_px(fig, dpi=72) == pytest.approx(display.MIN_FONT_PT)
+    plt.close(fig)
+
+
+def test_inline_code_is_not_prose():
+    text = pc.parse_text(_page("<p>Use the <code>{numref}</code> role or <code>a.ipynb::key</code>.</p>"))
+    assert pc.markup_findings(text) == []

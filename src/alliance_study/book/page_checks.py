@@ -130,7 +130,9 @@ class PageText:
 
 
 class _TextScanner(HTMLParser):
-    _SKIP = frozenset({"pre", "script", "style", "nav", "head", "button", "template"})
+    #: Not prose: code blocks and inline code (a role name quoted as ``{numref}`` in the API reference is
+    #: code; an unparsed role shows its name as plain text before the target), scripts, navigation.
+    _SKIP = frozenset({"pre", "code", "script", "style", "nav", "head", "button", "template"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

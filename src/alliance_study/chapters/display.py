@@ -287,12 +287,32 @@ def fit_width(fig, max_width_in: float = MAX_FIGURE_WIDTH_IN) -> bool:
     return True
 
 
+def raise_small_text(fig, min_pt: float = MIN_FONT_PT) -> int:
+    """Set every drawn text of ``fig`` smaller than ``min_pt`` points to ``min_pt``; return how many.
+
+    Chapter figures sometimes set 7-8 pt labels for dense panels; in the book's column they show below
+    10 px. Tick labels get their text only when drawn, so the figure is drawn first.
+    """
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    changed = 0
+    for artist in fig.findobj(Text):
+        if artist.get_text().strip() and artist.get_fontsize() < min_pt:
+            artist.set_fontsize(min_pt)
+            changed += 1
+    if changed and fig.get_layout_engine() is not None:
+        fig.canvas.draw()  # let the layout engine make room for the larger text
+    return changed
+
+
 def glue_figure(name: str, fig) -> None:
     """Glue a matplotlib figure for a ``{glue:figure}`` directive and close it (so it is shown once)."""
     import matplotlib.pyplot as plt
     from IPython.display import Image
 
     fit_width(fig)
+    raise_small_text(fig)
     # Rendered here, not by the inline backend, so the PNG records its smallest text (figure_png).
     glue(name, Image(data=figure_png(fig), format="png"))
     plt.close(fig)

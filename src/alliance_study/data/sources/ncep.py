@@ -41,6 +41,7 @@ from alliance_study.data.sources.common import (
     SourceReport,
     check_complete,
     check_unique,
+    check_year_coverage,
     first_true,
     read_csv_header,
     read_strict_csv,
@@ -51,6 +52,9 @@ from alliance_study.data.sources.directory import Crosswalk, name_key
 from alliance_study.errors import RawDataError
 
 FAMILY = "ncep"
+
+#: Fiscal years inside the file's span without rows (no FY2015 or FY2021 computation PDF was transcribed).
+NCEP_GAPS = (2015, 2021)
 
 #: Raw label -> canonical name (every label of the file; ``source`` names the PDF or workbook a row was
 #: transcribed from and goes to the side table only).
@@ -304,6 +308,8 @@ def read_ncep_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
         }
     )
     check_unique(out, ["town_or_region", "year"], display)
+    check_year_coverage(out["year"].to_numpy(), out["_line"].to_numpy(), display, raw_label["year"],
+                        entities=out["town_or_region"].tolist(), known_gaps=NCEP_GAPS, min_share=0.9)
     mapped = out["district_code"].notna()
     check_unique(out[mapped], ["district_code", "year"], display)
     report.drop(DROP_REGION_TOWN, int((~mapped).sum()))

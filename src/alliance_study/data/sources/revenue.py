@@ -40,15 +40,20 @@ import pandas as pd
 
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
+    EDSIGHT_TOKENS,
     ColumnSpec,
+    FileRows,
     RawTable,
     SourceOutput,
     SourceReport,
     check_complete,
+    check_district_coverage,
+    check_export_end,
     check_unique,
     check_whole,
     decode,
     kept_labels,
+    line_count,
     parse_export,
     spring_year,
     to_numbers,
@@ -150,6 +155,9 @@ COLUMNS = [
     ],
 ]
 
+#: Last spring year of the percentage files (2014-15); the amount files start in 2017-18.
+LAST_SHARE_YEAR = 2015
+
 #: Columns of the ``revenue_checks`` side table: every flagged row.
 CHECK_COLUMNS = ["file", "line", "district_code", "year", "check", "parts", "total", "gap"]
 
@@ -186,6 +194,7 @@ def _split_amount_table(table: RawTable, display: str, year: int, report: Source
     first_blank = next((i for i, row in enumerate(table.rows) if not any(row)), len(table.rows))
     rest = list(range(first_blank, len(table.rows)))
     state = "gap"
+    n_second = 0
     for i in rest:
         row, line = table.rows[i], table.lines[i]
         if not any(row):
@@ -221,12 +230,29 @@ def _split_amount_table(table: RawTable, display: str, year: int, report: Source
                     row=line,
                     column=label,
                 )
+            n_second += 1
             report.drop(DROP_INCLUDING_ROW)
     if state != "rows" and rest and any(any(table.rows[i]) for i in rest):
         raise RawDataError(
             display, "the including-school-construction table has no header", row=table.lines[rest[-1]]
         )
+    _check_second_table(n_second, first_blank, state == "rows", table, display)
     return list(range(first_blank))
+
+
+def _check_second_table(n_second: int, n_first: int, complete: bool, table: RawTable, display: str) -> None:
+    """Raise unless the all-N/A second table is there with one row per row of the amounts table.
+
+    Every export closes with it (the same districts as the first table), so a file cut at a line boundary
+    shows as a short or missing second table. (Unit tests of excerpts replace this check.)
+    """
+    if not complete or n_second != n_first:
+        last = table.lines[-1] if table.lines else 1
+        raise RawDataError(
+            display, f"the second table (percentages including school construction), which every export "
+            f"closes with one row per district of the first, has {n_second} rows for {n_first}: the file "
+            "looks cut short", row=last, column="District",
+        )
 
 
 def _flag_share_sums(
@@ -264,7 +290,7 @@ def read_share_file(
     if spring_year(title, display, 1) != year:
         raise RawDataError(display, f"title {title!r} is for another year than the file name", row=1)
     keep = kept_labels(table, SHARE_COLUMNS, display, list(SHARE_COLUMNS.values()), header_line)
-    check_complete(path, display, table.lines[-1] if table.lines else header_line, table.columns[-1])
+    check_export_end(table, path, display)
     report.rows_read += len(table.rows)
     blank = [i for i, row in enumerate(table.rows) if not any(row)]
     report.drop(DROP_BLANK, len(blank))
@@ -272,7 +298,8 @@ def read_share_file(
     if not rows:
         raise RawDataError(display, "no data rows after the header", row=header_line)
     df = _codes(_frame(table, rows, keep), crosswalk, display, report)
-    shares = to_numbers(df, SHARES, display, report, lo=-100, hi=100, labels=list(SOURCES))
+    shares = to_numbers(df, SHARES, display, report, lo=-100, hi=100, labels=list(SOURCES),
+                        tokens=EDSIGHT_TOKENS)
     _flag_share_sums(df, shares, display, year, report, checks)
     for i, k in zip(*np.nonzero(shares < 0), strict=True):
         line, code = int(df["_line"].iloc[i]), df["district_code"].iloc[i]
@@ -333,7 +360,8 @@ def read_amount_file(
     df = _codes(_frame(table, rows, keep), crosswalk, display, report)
     label = {v: k for k, v in AMOUNT_COLUMNS.items()}
     amounts = to_numbers(
-        df, [*AMOUNTS, "rev_total"], display, report, lo=0, labels=[label[c] for c in [*AMOUNTS, "rev_total"]]
+        df, [*AMOUNTS, "rev_total"], display, report, lo=0,
+        labels=[label[c] for c in [*AMOUNTS, "rev_total"]], tokens=EDSIGHT_TOKENS, whole=True,
     )
     for k, c in enumerate([*AMOUNTS, "rev_total"]):
         check_whole(pd.Series(amounts[:, k]), df["_line"], display, label[c])
@@ -424,9 +452,11 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
         ``extra["revenue_checks"]``: every row kept although a check flagged it (:data:`CHECK_COLUMNS`).
     """
     frames, reports, checks = [], [], []
+    files: dict[int, FileRows] = {}
     for entry in registry.files(FAMILY):
         report = SourceReport(FAMILY, entry.path)
         path = registry.verified_path(entry)
+        files[year_from_path(entry.path)] = FileRows(entry.path, line_count(path), "District")
         if _FILE_PCT.search(entry.path):
             frames.append(read_share_file(path, entry.path, crosswalk, report, checks))
         elif _FILE_AMOUNT.search(entry.path):
@@ -445,6 +475,9 @@ def load(registry: Registry, crosswalk: Crosswalk) -> SourceOutput:
     district = district.astype({c.name: "float64" for c in COLUMNS})
     district = district.sort_values(["district_code", "year"], ignore_index=True)
     check_unique(district, ["district_code", "year"], f"{FAMILY} (all files)")
+    # Percentage files (2006-2015) and amount files (2018-2025) are checked as two runs of years.
+    check_district_coverage(district.assign(kind=np.where(district["year"] <= LAST_SHARE_YEAR, "share",
+                                                             "amount")), files, groups=["kind"])
     check_table = pd.DataFrame(checks, columns=CHECK_COLUMNS)
     return SourceOutput(
         FAMILY,

@@ -19,9 +19,14 @@ NAMES = {"a": "Ansonia", "b": "Bristol", "c": "Cromwell", "d": "Derby", "e": "En
 
 
 @pytest.fixture(scope="module")
-def results():
-    panel, _ = simulate.improvement_panel(improvement=0.4, n_missing_graduation=2,
+def panel():
+    frame, _ = simulate.improvement_panel(improvement=0.4, n_missing_graduation=2,
                                           years=tuple(range(2008, 2026)), seed=31)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def results(panel):
     return chapter.run_chapter(
         panel, indicators=list(im.DEFAULT_INDICATORS), weights=None, window_start=2013, window_end=2016,
         baseline_span=3, end_span=1, peer_group="alliance", k_neighbors=10, alliance_cohorts=[2013],
@@ -154,8 +159,11 @@ def test_profile_table_and_sentence(results):
     assert sentence == "In no window is the district more likely than not among the top 8 improvers."
 
 
-def test_profile_windows_runs_for_one_district():
-    panel, _ = simulate.improvement_panel(years=tuple(range(2008, 2026)), seed=33)
-    code = im.estimate_improvement(panel).top()[0]
-    table, sentence = chapter.profile_windows(panel, code, n_boot=50, seed=0)
-    assert len(table) == 3 and sentence.endswith(".")
+def test_profile_windows_match_the_chapter(panel, results):
+    """With the shared seed and n_boot, a profile shows exactly the chapter's P(top 8) per window."""
+    p = results.windows.p_top().set_index("district_code")
+    for code in (results.result.top()[0], results.result.composite["district_code"].iloc[-1]):
+        table, sentence = chapter.profile_windows(panel, code, n_boot=100, seed=1)
+        assert len(table) == 3 and sentence.endswith(".")
+        np.testing.assert_allclose(table["P(top 8)"].to_numpy(float),
+                                   p.loc[code, ["2013-2016", "2016-2019", "2019-2025"]].to_numpy(float))

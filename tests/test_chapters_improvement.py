@@ -152,7 +152,8 @@ def test_profile_table_and_sentence(results):
                          "rank_hi": [np.nan], "p_top": [np.nan], "in_top": [False], "n_ranked": [30]})
     table, sentence = chapter.profile_table(rows)
     assert table.iloc[0, 2] == "not ranked"
-    assert sentence == "The district is not among the ranked Alliance Districts in any window."
+    assert sentence == ("The district is not ranked in any window: the ranking covers the Alliance Districts "
+                        "first designated in FY2013 with at least two indicators of their own.")
     rows = rows.assign(rank=[12.0], rank_lo=[5.0], rank_hi=[20.0], p_top=[0.2])
     table, sentence = chapter.profile_table(rows)
     assert table.iloc[0, 2] == "12 of 30 (5-20)"
@@ -167,3 +168,18 @@ def test_profile_windows_match_the_chapter(panel, results):
         assert len(table) == 3 and sentence.endswith(".")
         np.testing.assert_allclose(table["P(top 8)"].to_numpy(float),
                                    p.loc[code, ["2013-2016", "2016-2019", "2019-2025"]].to_numpy(float))
+    outside = panel.loc[panel["alliance_cohort"].isna(), "district_code"].iloc[0]
+    table, sentence = chapter.profile_windows(panel, outside, n_boot=100, seed=1)
+    assert (table["Rank among ranked (90% interval)"] == "not ranked").all()
+    assert sentence.startswith("The district is not ranked in any window")
+
+
+def test_glue_profile_glues_the_table_and_sentence(panel, monkeypatch):
+    glued = {}
+    monkeypatch.setattr(chapter.display, "glue", lambda name, value, fmt=None: glued.setdefault(name, value))
+    monkeypatch.setattr(chapter.display, "glue_table", lambda name, table, index=False: glued.setdefault(
+        name, table))
+    outside = panel.loc[panel["alliance_cohort"].isna(), "district_code"].iloc[0]
+    chapter.glue_profile(panel, outside, 2013, 2016, [[2016, 2019], [2019, 2025, 2]], n_boot=50, seed=0)
+    assert set(glued) == {"tbl_profile_improvement", "profile_improvement_text"}
+    assert len(glued["tbl_profile_improvement"]) == 3

@@ -452,18 +452,30 @@ def profile_windows(panel: pd.DataFrame, district_code: str, window_start: int =
                     spec: im.ImprovementSpec | None = None) -> tuple[pd.DataFrame, str]:
     """One district's P(top 8) and adjusted rank per window, for its profile page.
 
+    With the chapter's ``window_start``, ``window_end``, ``later_windows``, ``n_boot`` and ``seed`` the
+    numbers are the chapter's own (the same draws). A district outside the ranked cohorts is not ranked and
+    costs nothing.
+
     Returns
     -------
     tuple
-        A display table (``Window, Indicators, Rank (90% interval), P(top 8)``; empty rank and P(top) where
-        the district is not ranked) and a sentence.
+        A display table (``Window, Indicators, Rank among ranked (90% interval), P(top 8)``; "not ranked"
+        where the district is not ranked) and a sentence.
     """
     spec = replace(spec or im.ImprovementSpec(), start_year=window_start, end_year=window_end)
-    wres = im.run_windows(panel, spec, im.as_windows(spec, later_windows), n_boot=n_boot, seed=seed)
-    return profile_table(wres.district(district_code), spec.top_n)
+    windows = im.as_windows(spec, later_windows)
+    cohort = panel.loc[panel["district_code"] == district_code, "alliance_cohort"].dropna()
+    if cohort.empty or int(cohort.iloc[0]) not in spec.alliance_cohorts:
+        rows = pd.DataFrame({"window": [w.label for w in windows], "indicators": "", "rank": np.nan,
+                             "rank_lo": np.nan, "rank_hi": np.nan, "p_top": np.nan, "in_top": False,
+                             "n_ranked": 0})
+        return profile_table(rows, spec.top_n, spec.alliance_cohorts)
+    wres = im.run_windows(panel, spec, windows, n_boot=n_boot, seed=seed)
+    return profile_table(wres.district(district_code), spec.top_n, spec.alliance_cohorts)
 
 
-def profile_table(rows: pd.DataFrame, top_n: int = 8) -> tuple[pd.DataFrame, str]:
+def profile_table(rows: pd.DataFrame, top_n: int = 8, cohorts: Sequence[int] = (2013,)
+                  ) -> tuple[pd.DataFrame, str]:
     """The display table and sentence of :func:`profile_windows` from ``WindowsResult.district`` rows."""
     table = pd.DataFrame({
         "Window": rows["window"], "Indicators": rows["indicators"],
@@ -475,7 +487,9 @@ def profile_table(rows: pd.DataFrame, top_n: int = 8) -> tuple[pd.DataFrame, str
     })
     ranked = rows.loc[rows["p_top"].notna()]
     if ranked.empty:
-        return table, "The district is not among the ranked Alliance Districts in any window."
+        first = " and ".join(f"FY{c}" for c in cohorts)
+        return table, (f"The district is not ranked in any window: the ranking covers the Alliance Districts "
+                       f"first designated in {first} with at least two indicators of their own.")
     likely = ranked.loc[ranked["p_top"] > 0.5, "window"].tolist()
     if likely:
         sentence = (f"The district is more likely than not among the top {top_n} improvers in "
@@ -483,3 +497,12 @@ def profile_table(rows: pd.DataFrame, top_n: int = 8) -> tuple[pd.DataFrame, str
     else:
         sentence = f"In no window is the district more likely than not among the top {top_n} improvers."
     return table, sentence
+
+
+def glue_profile(panel: pd.DataFrame, district_code: str, window_start: int, window_end: int,
+                 later_windows: Sequence[Sequence[int]], n_boot: int, seed: int) -> None:
+    """Glue a profile's improvement section: ``tbl_profile_improvement`` and ``profile_improvement_text``."""
+    table, sentence = profile_windows(panel, district_code, window_start, window_end, later_windows,
+                                      n_boot=n_boot, seed=seed)
+    display.glue_table("tbl_profile_improvement", table)
+    display.glue("profile_improvement_text", sentence)

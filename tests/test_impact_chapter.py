@@ -133,7 +133,8 @@ def test_estimate_and_judgement_facts(simulated):
     assert table["design"].tolist() == ["main", "main", "staggered", "staggered", "extended"]
     facts = chapter.estimate_facts(table)
     main_seda = results[("main", "seda_gcs_eb")]
-    assert facts["main_seda_gcs_eb_estimate"] == f"{main_seda.did.estimate:,.3f}"
+    assert facts["main_seda_gcs_eb_estimate"] == f"{main_seda.twfe.post_average()['estimate']:,.3f}"
+    assert facts["main_seda_gcs_eb_static_estimate"] == f"{main_seda.did.estimate:,.3f}"
     assert facts["extended_seda_gcs_eb_p_cluster"] == chapter.format_p(
         extended[("main", "seda_gcs_eb")].did.p_value)
     assert len(facts) == 5 * len(chapter.prose_values(table.iloc[0]))
@@ -190,14 +191,14 @@ def test_staggered_facts_pick_the_largest_difference():
 def test_tables_have_the_chapter_columns(simulated):
     _, _, results, extended = simulated
     shown = chapter.estimates_display(chapter.estimates_table(results, extended))
-    assert list(shown.columns) == ["design", "outcome", "treated / control", "estimate (TWFE)", "SE", "MDE",
-                                   "p cluster", "p wild", "p RI", "p RI-t", "CS estimate", "CS SE",
-                                   "pre-trend p"]
+    assert list(shown.columns) == ["design", "outcome", "treated / control", "post average (TWFE)", "SE",
+                                   "MDE", "p cluster", "p wild", "CS", "CS SE", "CS p RI-t", "trend-adjusted",
+                                   "trend-adj. SE", "pre-trend p"]
     assert shown.loc[0, "outcome"] == "SEDA (grade levels)" and shown.loc[0, "treated / control"] == "12 / 34"
     standard = chapter.design_table(impact.standard_designs())
     assert standard["design"].tolist() == ["main", "near_miss", "covariates", "staggered"]
     assert standard.loc[0, "randomization pool"] == \
-        "all districts of the sample; treated + the 60 lowest at baseline"
+        "all districts of the sample; the 60 lowest at baseline (designated districts always included)"
     sens = chapter.sensitivity_table(list(results.values()))
     assert "robust CI, M = 1" in sens.columns and len(sens) == 4
     years = chapter.years_display(list(chapter.by_outcome(results, "main").values()))
@@ -231,3 +232,60 @@ def test_figures(simulated):
     assert float(facts["sim_cs"]) == pytest.approx(float(facts["sim_truth"]), abs=0.1)
     assert float(facts["sim_twfe"]) < float(facts["sim_truth"]) - 0.1
     plt.close(fig)
+
+
+def test_judgement_counts_the_trend_adjusted_estimate_and_not_extrapolated_designs():
+    base = {"outcome": "grad_rate", "estimate": 4.0, "se": 1.0, "p_cluster": 0.001, "rm_breakdown": 2.0,
+            "pretrend_p": 0.3, "trend_estimate": 3.5, "trend_p": 0.01}
+    rows = {"main": base, "covariates": {**base, "estimate": -1.0}}
+    # The covariates design has no common support: its sign change is not held against the estimate ...
+    assert chapter.evidence_judgement(rows, extrapolated=["covariates"]).startswith("The estimate holds up")
+    # ... unless it is treated as a real comparison.
+    assert chapter.evidence_judgement(rows).startswith("Taken together")
+    # A trend-adjusted estimate that is not distinguishable from zero, or has the other sign, is fragile.
+    only = {"main": {**base, "trend_p": 0.4}}
+    assert chapter.evidence_judgement(only).startswith("Taken together")
+    flipped = {"main": {**base, "trend_estimate": -1.0, "trend_p": 0.01}}
+    assert chapter.evidence_judgement(flipped).startswith("Taken together")
+    # Without a pre-period (trend_p NaN) the rule does not apply.
+    none = {"main": {**base, "trend_estimate": float("nan"), "trend_p": float("nan")}}
+    assert chapter.evidence_judgement(none).startswith("The estimate holds up")
+
+
+def test_headline_values_and_static_table(simulated):
+    _, _, results, extended = simulated
+    table = chapter.estimates_table(results, extended)
+    r = results[("main", "grad_rate")]
+    row = table.iloc[1]
+    post = r.twfe.post_average()
+    # The headline is the event study's post average; the breakdown and robust interval are computed on it.
+    assert row["estimate"] == pytest.approx(post["estimate"]) and row["se"] == pytest.approx(post["se"])
+    assert r.sensitivity.estimate == pytest.approx(row["estimate"])
+    assert row["static_estimate"] == pytest.approx(r.did.estimate)
+    assert row["p_ri_t"] == r.ri_cs.p_value_t and row["p_wild"] == r.wcb_es.p_value
+    # Treated districts counted are those with post-period data.
+    assert row["n_treated"] == r.sample.loc[r.sample["post"] == 1, "district_code"].nunique()
+    values = chapter.prose_values(row)
+    assert values["trend_estimate"] == f"{row['trend_estimate']:,.2f}"
+    assert values["rm_ci"] == f"{row['rm_ci_low']:,.2f} to {row['rm_ci_high']:,.2f}"
+    static = chapter.static_display(table)
+    assert list(static.columns) == ["design", "outcome", "static TWFE", "SE", "p cluster", "p wild", "p RI",
+                                    "p RI-t", "CS p RI", "post average (TWFE)"]
+    shown = chapter.estimates_display(table)
+    assert "p RI" not in shown.columns and "CS p RI-t" in shown.columns and "trend-adjusted" in shown.columns
+
+
+def test_placebo_year_and_overlap_facts(simulated):
+    _, _, results, _ = simulated
+    placebos = {"seda_gcs_eb": impact.placebo_years(results[("main", "seda_gcs_eb")].sample, "seda_gcs_eb",
+                                                     (1, 4))}
+    facts = chapter.placebo_year_facts(placebos)
+    p1 = placebos["seda_gcs_eb"].iloc[0]
+    assert facts["seda_gcs_eb_placebo1_estimate"] == f"{p1['estimate']:,.3f}"
+    assert facts["seda_gcs_eb_placebo4_estimate"] == "not available"
+    assert facts["seda_gcs_eb_placebo4_p"] == "not estimable"
+    frame = pd.DataFrame({"district_code": list("abcdef"), "year": 2013, "treated": [1, 1, 1, 0, 0, 0],
+                          "frl_share_base": [29.0, 60.0, 99.0, 0.0, 20.0, 31.0]})
+    fake = impact.DesignResult(None, "y", frame, *([None] * 10))
+    assert chapter.overlap_facts(fake) == {"overlap_treated": "29-99%", "overlap_control": "0-31%",
+                                           "overlap_n_common": "2"}

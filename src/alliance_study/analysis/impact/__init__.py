@@ -18,8 +18,10 @@ One module per concern, behind this thin API (the way pyfixest keeps one file pe
 - :mod:`.inference`: randomization inference re-assigning designation among eligible districts (fast: the
   fixed effects are projected out once, Frisch-Waugh-Lovell, and every permutation's coefficient is a matrix
   product) and the restricted wild cluster bootstrap.
-- :mod:`.sensitivity`: joint pre-trend test, relative-magnitudes sensitivity in the spirit of Rambachan and
-  Roth, placebo designation years and placebo outcomes.
+- :mod:`.event_inference`: the wild bootstrap and randomization tests of the headline, the event study's
+  post-period average (TWFE and Callaway-Sant'Anna), rather than the static coefficient.
+- :mod:`.sensitivity`: joint pre-trend test, linear-trend-adjusted post averages, relative-magnitudes
+  sensitivity in the spirit of Rambachan and Roth, placebo designation years and placebo outcomes.
 - :mod:`.dose`: the effect of Alliance dollars per pupil beside the Jackson-Mackevicius benchmark.
 - :mod:`.study`: :func:`analyze`, every estimator and test on one outcome and design.
 
@@ -56,7 +58,14 @@ from alliance_study.analysis.impact.dose import (
     benchmark_effect,
     dose_response,
 )
+from alliance_study.analysis.impact.event_inference import (
+    cs_permutation_statistics,
+    cs_randomization_inference,
+    event_study_wild_bootstrap,
+)
 from alliance_study.analysis.impact.inference import (
+    RADEMACHER_POINTS,
+    WEBB_POINTS,
     BootstrapResult,
     FixedEffectsProjector,
     RandomizationResult,
@@ -77,10 +86,12 @@ from alliance_study.analysis.impact.results import (
 from alliance_study.analysis.impact.sample import build_sample, default_reference, prepare_sample
 from alliance_study.analysis.impact.sensitivity import (
     Sensitivity,
+    TrendAdjusted,
     placebo_outcomes,
     placebo_years,
     pretrend_test,
     relative_magnitudes,
+    trend_adjusted,
 )
 from alliance_study.analysis.impact.study import (
     DesignResult,
@@ -112,15 +123,60 @@ def event_study(sample: pd.DataFrame, outcome: str, estimator: str = "callaway_s
 
 
 __all__ = [
-    "BASELINE_SUFFIX", "COMPARISON_GROUPS", "COVARIATES", "ESTIMATORS", "JACKSON_MACKEVICIUS_SD_PER_1000",
-    "OUTCOMES", "PLACEBO_OUTCOMES", "SD_PER_GRADE_LEVEL", "Z_MDE",
-    "BootstrapResult", "Design", "DesignResult", "DidEstimate", "DoseResponse", "EventStudy",
-    "FixedEffectsProjector", "RandomizationResult", "Sensitivity",
-    "add_analysis_columns", "alliance_dose", "analyze", "analyze_designs", "analyze_sample",
+    "BASELINE_SUFFIX",
+    "COMPARISON_GROUPS",
+    "COVARIATES",
+    "ESTIMATORS",
+    "JACKSON_MACKEVICIUS_SD_PER_1000",
+    "OUTCOMES",
+    "PLACEBO_OUTCOMES",
+    "RADEMACHER_POINTS",
+    "SD_PER_GRADE_LEVEL",
+    "WEBB_POINTS",
+    "Z_MDE",
+    "BootstrapResult",
+    "Design",
+    "DesignResult",
+    "DidEstimate",
+    "DoseResponse",
+    "EventStudy",
+    "FixedEffectsProjector",
+    "RandomizationResult",
+    "Sensitivity",
+    "TrendAdjusted",
+    "add_analysis_columns",
+    "alliance_dose",
+    "analyze",
+    "analyze_designs",
+    "analyze_sample",
     "baseline_values",
-    "benchmark_effect", "build_sample", "callaway_santanna", "compare_event_studies", "default_reference",
-    "dose_response", "event_study", "fwl_did", "lowest_baseline_codes", "mde", "near_miss_codes",
-    "permutation_coefficients", "permutation_t_statistics", "placebo_outcomes", "placebo_years",
-    "prepare_sample", "pretrend_test", "randomization_inference", "relative_magnitudes", "results_table",
-    "standard_designs", "sun_abraham", "twfe_did", "twfe_event_study", "wild_cluster_bootstrap",
+    "benchmark_effect",
+    "build_sample",
+    "callaway_santanna",
+    "compare_event_studies",
+    "cs_permutation_statistics",
+    "cs_randomization_inference",
+    "default_reference",
+    "dose_response",
+    "event_study",
+    "event_study_wild_bootstrap",
+    "fwl_did",
+    "lowest_baseline_codes",
+    "mde",
+    "near_miss_codes",
+    "permutation_coefficients",
+    "permutation_t_statistics",
+    "placebo_outcomes",
+    "placebo_years",
+    "prepare_sample",
+    "pretrend_test",
+    "randomization_inference",
+    "relative_magnitudes",
+    "results_table",
+    "standard_designs",
+    "sun_abraham",
+    "trend_adjusted",
+    "twfe_did",
+    "twfe_event_study",
+    "wild_cluster_bootstrap",
 ]

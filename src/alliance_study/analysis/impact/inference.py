@@ -18,6 +18,16 @@ from alliance_study.analysis.impact.regression import covariate_design
 from alliance_study.analysis.impact.results import Z_MDE
 from alliance_study.analysis.impact.sample import integer_codes
 
+#: Webb's (2023) six-point wild bootstrap distribution, each point with probability 1/6: mean 0, variance 1
+#: (and fourth moment 7/6), more distinct bootstrap draws than Rademacher's two points with few clusters.
+#: M. D. Webb, "Reworking wild bootstrap-based inference for clustered errors", Canadian Journal of
+#: Economics 56(3), 2023: 839-858.
+WEBB_POINTS: np.ndarray = np.array([-math.sqrt(1.5), -1.0, -math.sqrt(0.5), math.sqrt(0.5), 1.0,
+                                    math.sqrt(1.5)])
+
+#: Rademacher's two-point distribution (+-1, probability 1/2 each): mean 0, variance 1.
+RADEMACHER_POINTS: np.ndarray = np.array([-1.0, 1.0])
+
 
 class FixedEffectsProjector:
     """Projection off district and year effects (and optional controls) on one sample: the FWL step.
@@ -258,6 +268,18 @@ def randomization_inference(sample: pd.DataFrame, outcome: str, n_permutations: 
         (:func:`permutation_t_statistics`) and its p-value.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    labels, cohorts, pool = assignment_pool(sample, eligible)
+    perms = permuted_assignments(labels, pool, n_permutations, rng)
+    betas = permutation_coefficients(sample, outcome, perms, cohorts, covariates, time_varying)
+    ts = (permutation_t_statistics(sample, outcome, perms, cohorts, covariates, time_varying) if studentized
+          else None)
+    return randomization_result(betas, ts, pool, labels)
+
+
+def assignment_pool(sample: pd.DataFrame, eligible: Sequence[str] | None
+                    ) -> tuple[np.ndarray, list[float], np.ndarray]:
+    """Cohort codes of the sample's districts (sorted ``district_code``; 0 never treated, ``k`` the ``k``-th
+    cohort), the cohorts, and the re-assignment pool (eligible districts plus every treated one)."""
     codes = np.unique(sample["district_code"].to_numpy())
     unit_cohort = sample.groupby("district_code")["cohort"].first().astype("Float64").reindex(codes) \
         .to_numpy(dtype=float, na_value=np.nan)
@@ -267,22 +289,35 @@ def randomization_inference(sample: pd.DataFrame, outcome: str, n_permutations: 
         labels[unit_cohort == g] = k + 1
     pool = np.ones(len(codes), dtype=bool) if eligible is None else np.isin(codes, list(eligible))
     pool |= labels > 0
+    return labels, cohorts, pool
+
+
+def permuted_assignments(labels: np.ndarray, pool: np.ndarray, n_permutations: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """The actual assignment (first row) and ``n_permutations`` shuffles of the labels within the pool."""
     idx = np.flatnonzero(pool)
     perms = np.tile(labels, (n_permutations + 1, 1))
     perms[1:, idx] = rng.permuted(np.tile(labels[idx], (n_permutations, 1)), axis=1)
-    betas = permutation_coefficients(sample, outcome, perms, cohorts, covariates, time_varying)
-    observed, draws = float(betas[0]), betas[1:]
+    return perms
+
+
+def _two_sided_p(stats_: np.ndarray) -> float:
+    observed, draws = float(stats_[0]), stats_[1:]
     # A small tolerance so that permutations equal to the observed assignment count as "as extreme".
     extreme = np.abs(draws) >= abs(observed) - 1e-12 * max(1.0, abs(observed))
-    p = float((1 + extreme.sum()) / (1 + n_permutations))
-    result = RandomizationResult(observed, p, draws, int(pool.sum()), int((labels > 0).sum()),
-                                 float(Z_MDE * np.std(draws, ddof=1)))
-    if studentized:
-        ts = permutation_t_statistics(sample, outcome, perms, cohorts, covariates, time_varying)
-        t_obs, t_draws = float(ts[0]), ts[1:]
-        extreme_t = np.abs(t_draws) >= abs(t_obs) - 1e-12 * max(1.0, abs(t_obs))
-        result.t_stat, result.t_draws = t_obs, t_draws
-        result.p_value_t = float((1 + extreme_t.sum()) / (1 + n_permutations))
+    return float((1 + extreme.sum()) / (1 + len(draws)))
+
+
+def randomization_result(estimates: np.ndarray, t_stats: np.ndarray | None, pool: np.ndarray,
+                         labels: np.ndarray) -> RandomizationResult:
+    """A :class:`RandomizationResult` from the statistics of the actual assignment (first) and the
+    permutations: ``p = (1 + #{|b_perm| >= |b|}) / (1 + n_permutations)``, likewise for ``t``."""
+    draws = estimates[1:]
+    result = RandomizationResult(float(estimates[0]), _two_sided_p(estimates), draws, int(pool.sum()),
+                                 int((labels > 0).sum()), float(Z_MDE * np.std(draws, ddof=1)))
+    if t_stats is not None:
+        result.t_stat, result.t_draws = float(t_stats[0]), t_stats[1:]
+        result.p_value_t = _two_sided_p(t_stats)
     return result
 
 
@@ -321,11 +356,9 @@ def _bootstrap_weights(kind: str, n_clusters: int, n_boot: int, rng: np.random.G
         if 2 ** n_clusters <= n_boot:
             grid = ((np.arange(2 ** n_clusters)[:, None] >> np.arange(n_clusters)) & 1).T
             return (2.0 * grid - 1.0), True
-        return rng.choice(np.array([-1.0, 1.0]), size=(n_clusters, n_boot)), False
+        return rng.choice(RADEMACHER_POINTS, size=(n_clusters, n_boot)), False
     if kind == "webb":
-        # Webb (2023) six-point distribution: mean 0, variance 1, more distinct draws with few clusters.
-        points = np.array([-math.sqrt(1.5), -1.0, -math.sqrt(0.5), math.sqrt(0.5), 1.0, math.sqrt(1.5)])
-        return rng.choice(points, size=(n_clusters, n_boot)), False
+        return rng.choice(WEBB_POINTS, size=(n_clusters, n_boot)), False
     raise ValueError("weights must be 'rademacher' or 'webb'")
 
 
@@ -384,11 +417,19 @@ def wild_cluster_bootstrap(sample: pd.DataFrame, outcome: str, n_boot: int = 9_9
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     proj, _ = projector(sample, covariates, time_varying)
+    return wild_bootstrap_core(proj, sample["post"].to_numpy(dtype=float),
+                               sample[outcome].to_numpy(dtype=float), n_boot, weights, null, rng)
+
+
+def wild_bootstrap_core(proj: FixedEffectsProjector, regressor: np.ndarray, outcome: np.ndarray, n_boot: int,
+                        weights: str, null: float, rng: np.random.Generator) -> BootstrapResult:
+    """The WCR bootstrap-t of the coefficient on ``regressor`` once ``proj`` has projected off the fixed
+    effects and every other regressor (see :func:`wild_cluster_bootstrap`)."""
     cl = proj.units
     n_cl = proj.n_units
-    n = len(sample)
-    x = proj.residualize(sample["post"].to_numpy(dtype=float))
-    y = proj.residualize(sample[outcome].to_numpy(dtype=float))
+    n = len(outcome)
+    x = proj.residualize(regressor)
+    y = proj.residualize(outcome)
     xx = float(x @ x)
     beta, se = _fwl_coefficient(x, y, cl, n_cl)
     scale = n_cl / (n_cl - 1) * (n - 1) / n

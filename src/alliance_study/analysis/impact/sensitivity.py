@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,17 +12,19 @@ from scipy import stats
 
 from alliance_study.analysis.impact.designs import PLACEBO_OUTCOMES, Design
 from alliance_study.analysis.impact.inference import randomization_inference
-from alliance_study.analysis.impact.results import EventStudy
+from alliance_study.analysis.impact.results import EventStudy, mde, t_pvalue
 from alliance_study.analysis.impact.sample import build_sample, cohort_array, prepare_sample
 from alliance_study.analysis.impact.twfe import twfe_did
 
 
-def pretrend_test(study: EventStudy, min_treated: int = 1) -> dict[str, float]:
+def pretrend_test(study: EventStudy, min_treated: int = 1, exclude: Sequence[int] = ()) -> dict[str, float]:
     """Joint Wald test that every pre-period event-time estimate is zero.
 
     ``F = b' V^-1 b / k`` with ``k`` pre-period estimates, referred to ``F(k, G - 1)``. Estimates resting
     on fewer than ``min_treated`` treated districts are left out: a cluster-robust variance from two or
-    three treated districts is far too small, and one such lead would decide the test.
+    three treated districts is far too small, and one such lead would decide the test. Event times in
+    ``exclude`` are left out too (e.g. the lead just before the reference year, to see whether one low year
+    before designation, an Ashenfelter dip, drives the rejection).
 
     Returns
     -------
@@ -29,7 +32,7 @@ def pretrend_test(study: EventStudy, min_treated: int = 1) -> dict[str, float]:
         ``f_stat``, ``df1`` (number of pre-period estimates), ``df2``, ``p_value`` (NaN when there is no
         pre-period estimate besides the reference, e.g. absenteeism, which starts in 2012).
     """
-    pre = study.pre_events(min_treated)
+    pre = [e for e in study.pre_events(min_treated) if e not in set(exclude)]
     if not pre:
         return {"f_stat": float("nan"), "df1": 0, "df2": study.df, "p_value": float("nan")}
     b = study.table.set_index("event_time").loc[pre, "estimate"].to_numpy(dtype=float)
@@ -107,6 +110,76 @@ def relative_magnitudes(study: EventStudy, mbar: Sequence[float] = (0, 0.25, 0.5
     else:
         breakdown = (abs(theta) - q * se) / (delta * horizon)
     return Sensitivity(pd.DataFrame(rows), float(breakdown), delta, theta, se)
+
+
+@dataclass
+class TrendAdjusted:
+    """The post-period average after removing a linear pre-trend extended into the post period.
+
+    Attributes
+    ----------
+    estimate, se, p_value, ci_low, ci_high, mde
+        The adjusted post-period average (equal weights over post event times) and its inference.
+    slope
+        Fitted pre-period trend per year (outcome units).
+    n_pre
+        Pre-period estimates the line is fitted to (besides the reference period).
+    """
+
+    estimate: float
+    se: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    mde: float
+    slope: float
+    n_pre: int
+
+
+def trend_adjusted(study: EventStudy, min_treated: int = 1, alpha: float = 0.05,
+                   exclude: Sequence[int] = ()) -> TrendAdjusted:
+    """The post-period average net of the pre-period trend extended linearly (a trend-adjusted event study).
+
+    A line ``a + s * e`` is fitted by least squares to the pre-period estimates (event times ``e < 0``
+    resting on at least ``min_treated`` treated districts, less ``exclude``) and the reference period (an
+    estimate of exactly 0); each post-period estimate minus the line at its event time is averaged with equal
+    weights. The result is a fixed linear combination ``c'b`` of the event-time estimates, so its standard
+    error is ``sqrt(c'Vc)`` from the estimator's cluster-robust covariance, with ``G - 1`` degrees of freedom.
+    With a single pre-period estimate the line passes through it and the reference, so the adjustment
+    extrapolates one difference: honest about how little the pre-period says, hence wide.
+
+    Returns NaNs (``n_pre`` 0) without any pre-period estimate besides the reference.
+    """
+    pre = [e for e in study.pre_events(min_treated) if e not in set(exclude)]
+    post = [int(e) for e in study.vcov.index if e >= 0]
+    if not pre or not post:
+        nan = float("nan")
+        return TrendAdjusted(nan, nan, nan, nan, nan, nan, nan, len(pre))
+    events = [int(e) for e in study.vcov.index]
+    pos = {e: k for k, e in enumerate(events)}
+    points = sorted([*pre, study.reference])
+    # Least-squares line through (e, b_e) with b_ref = 0: coefficients are linear in the estimates.
+    z = np.column_stack([np.ones(len(points)), np.asarray(points, dtype=float)])
+    fit = np.linalg.pinv(z)  # 2 x points: (a, s) = fit @ b_points
+    c = np.zeros(len(events))
+    for e in post:
+        c[pos[e]] += 1.0 / len(post)
+        line = np.array([1.0, float(e)]) @ fit  # weight of each point's estimate in the line at e
+        for p, w in zip(points, line, strict=True):
+            if p != study.reference:
+                c[pos[p]] -= w / len(post)
+    slope_c = np.zeros(len(events))
+    for p, w in zip(points, fit[1], strict=True):
+        if p != study.reference:
+            slope_c[pos[p]] = w
+    est = study.table.set_index("event_time").loc[events, "estimate"].to_numpy(dtype=float)
+    v = study.vcov.loc[events, events].to_numpy(dtype=float)
+    theta = float(c @ est)
+    se = float(math.sqrt(max(c @ v @ c, 0.0)))
+    q = stats.t.ppf(1 - alpha / 2, study.df)
+    return TrendAdjusted(theta, se, t_pvalue(theta, se, study.df), float(theta - q * se),
+                         float(theta + q * se),
+                         mde(se, df=study.df), float(slope_c @ est), len(pre))
 
 
 def placebo_years(sample: pd.DataFrame, outcome: str, shifts: Sequence[int] = (1, 2),

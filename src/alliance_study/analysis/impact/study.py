@@ -11,6 +11,10 @@ import pandas as pd
 
 from alliance_study.analysis.impact.callaway_santanna import callaway_santanna
 from alliance_study.analysis.impact.designs import Design
+from alliance_study.analysis.impact.event_inference import (
+    cs_randomization_inference,
+    event_study_wild_bootstrap,
+)
 from alliance_study.analysis.impact.inference import (
     BootstrapResult,
     RandomizationResult,
@@ -20,7 +24,13 @@ from alliance_study.analysis.impact.inference import (
 )
 from alliance_study.analysis.impact.results import DidEstimate, EventStudy
 from alliance_study.analysis.impact.sample import build_sample
-from alliance_study.analysis.impact.sensitivity import Sensitivity, pretrend_test, relative_magnitudes
+from alliance_study.analysis.impact.sensitivity import (
+    Sensitivity,
+    TrendAdjusted,
+    pretrend_test,
+    relative_magnitudes,
+    trend_adjusted,
+)
 from alliance_study.analysis.impact.sun_abraham import sun_abraham
 from alliance_study.analysis.impact.twfe import twfe_did, twfe_event_study
 from alliance_study.data.sources.common import year_span
@@ -28,7 +38,16 @@ from alliance_study.data.sources.common import year_span
 
 @dataclass
 class DesignResult:
-    """Everything estimated for one outcome and design."""
+    """Everything estimated for one outcome and design.
+
+    The headline is the TWFE event study's post-period average (``twfe.post_average()``, equal weights over
+    post event times, against the reference year only) beside Callaway-Sant'Anna's; ``wcb_es`` and
+    ``ri_cs``/``ri_cs_low`` are their wild-bootstrap and randomization tests (the latter only without
+    covariates), ``trend``/``trend_cs`` the same averages net of an extended linear pre-trend,
+    ``pretrend_dip``/``trend_dip`` the pre-trend test and trend adjustment leaving out the last lead (an
+    Ashenfelter dip). ``did``, ``ri``, ``ri_low`` and ``wcb`` belong to the static coefficient, which also
+    averages the post period against every pre-period year.
+    """
 
     design: Design
     outcome: str
@@ -43,29 +62,65 @@ class DesignResult:
     pretrend: dict[str, float]
     pretrend_cs: dict[str, float]
     sensitivity: Sensitivity
+    wcb_es: BootstrapResult | None = None
+    ri_cs: RandomizationResult | None = None
+    ri_cs_low: RandomizationResult | None = None
+    trend: TrendAdjusted | None = None
+    trend_cs: TrendAdjusted | None = None
+    pretrend_dip: dict[str, float] | None = None
+    trend_dip: TrendAdjusted | None = None
 
     def summary(self) -> dict[str, Any]:
-        """One row of the estimates table."""
+        """One row of the estimates table (headline: the event study's post-period average)."""
         cs_post = self.cs.post_average()
         tw_post = self.twfe.post_average()
         years = sorted(self.sample["year"].unique().tolist())
+        nan = float("nan")
+        treated = self.sample.loc[self.sample["treated"] == 1]
+        n_treated_post = int(treated.loc[treated["post"] == 1, "district_code"].nunique())
+        rm_at_1 = self.sensitivity.table.loc[np.isclose(self.sensitivity.table["mbar"], 1.0)]
+        trend = self.trend or _no_trend()
+        trend_cs = self.trend_cs or _no_trend()
+        trend_dip = self.trend_dip or _no_trend()
         return {
             "design": self.design.name, "outcome": self.outcome,
-            "n_treated": self.did.n_treated, "n_control": self.did.n_clusters - self.did.n_treated,
+            "n_treated": n_treated_post, "n_treated_all": self.did.n_treated,
+            "n_control": self.did.n_clusters - self.did.n_treated,
             "years": year_span(years), "n_obs": self.did.n_obs,
-            "estimate": self.did.estimate, "se": self.did.se, "ci_low": self.did.ci_low,
-            "ci_high": self.did.ci_high, "p_cluster": self.did.p_value, "p_wild": self.wcb.p_value,
-            "p_ri": self.ri.p_value, "p_ri_t": self.ri.p_value_t,
-            "p_ri_low": self.ri_low.p_value if self.ri_low else float("nan"),
-            "p_ri_low_t": self.ri_low.p_value_t if self.ri_low else float("nan"),
-            "n_ri_low_pool": self.ri_low.n_eligible if self.ri_low else 0,
-            "mde": self.did.mde, "mde_ri": self.ri.mde,
-            "twfe_es_post": tw_post["estimate"], "twfe_es_post_se": tw_post["se"],
+            "estimate": tw_post["estimate"], "se": tw_post["se"], "ci_low": tw_post["ci_low"],
+            "ci_high": tw_post["ci_high"], "p_cluster": tw_post["p_value"], "mde": tw_post["mde"],
+            "p_wild": self.wcb_es.p_value if self.wcb_es else nan,
+            "p_ri": self.ri_cs.p_value if self.ri_cs else nan,
+            "p_ri_t": self.ri_cs.p_value_t if self.ri_cs else nan,
+            "p_ri_low": self.ri_cs_low.p_value if self.ri_cs_low else nan,
+            "p_ri_low_t": self.ri_cs_low.p_value_t if self.ri_cs_low else nan,
+            "n_ri_low_pool": self.ri_cs_low.n_eligible if self.ri_cs_low else 0,
+            "mde_ri": self.ri_cs.mde if self.ri_cs else nan,
+            "n_ri_pool": self.ri_cs.n_eligible if self.ri_cs else self.ri.n_eligible,
+            "static_estimate": self.did.estimate, "static_se": self.did.se, "static_p": self.did.p_value,
+            "static_p_wild": self.wcb.p_value, "static_p_ri": self.ri.p_value,
+            "static_p_ri_t": self.ri.p_value_t,
+            "static_p_ri_low": self.ri_low.p_value if self.ri_low else nan,
+            "static_p_ri_low_t": self.ri_low.p_value_t if self.ri_low else nan, "static_mde": self.did.mde,
             "cs_post": cs_post["estimate"], "cs_post_se": cs_post["se"], "cs_p": cs_post["p_value"],
-            "cs_mde": cs_post["mde"], "pretrend_p": self.pretrend["p_value"],
-            "pretrend_p_cs": self.pretrend_cs["p_value"], "n_pre": self.pretrend["df1"],
-            "rm_breakdown": self.sensitivity.breakdown, "n_ri_pool": self.ri.n_eligible,
+            "cs_mde": cs_post["mde"],
+            "trend_estimate": trend.estimate, "trend_se": trend.se, "trend_p": trend.p_value,
+            "trend_slope": trend.slope, "cs_trend_estimate": trend_cs.estimate, "cs_trend_se": trend_cs.se,
+            "cs_trend_p": trend_cs.p_value,
+            "pretrend_p": self.pretrend["p_value"], "pretrend_p_cs": self.pretrend_cs["p_value"],
+            "n_pre": self.pretrend["df1"],
+            "pretrend_p_dip": (self.pretrend_dip or {}).get("p_value", nan),
+            "trend_dip_estimate": trend_dip.estimate, "trend_dip_se": trend_dip.se,
+            "trend_dip_p": trend_dip.p_value,
+            "rm_breakdown": self.sensitivity.breakdown,
+            "rm_ci_low": float(rm_at_1["lower"].iloc[0]) if len(rm_at_1) else nan,
+            "rm_ci_high": float(rm_at_1["upper"].iloc[0]) if len(rm_at_1) else nan,
         }
+
+
+def _no_trend() -> TrendAdjusted:
+    nan = float("nan")
+    return TrendAdjusted(nan, nan, nan, nan, nan, nan, nan, 0)
 
 
 def analyze(panel: pd.DataFrame, outcome: str, design: Design, n_permutations: int = 10_000,
@@ -154,15 +209,28 @@ def analyze_sample(sample: pd.DataFrame, outcome: str, design: Design, n_permuta
     sa = sun_abraham(sample, outcome, covs) if sun_abraham_too else None
     did = twfe_did(sample, outcome, covs)
     ri = randomization_inference(sample, outcome, n_permutations, None, covs, seed=rng, studentized=True)
-    ri_low = None
+    ri_low, eligible = None, None
     if design.ri_lowest_k:
         eligible = lowest_baseline_codes(sample, design.ri_lowest_k)
         ri_low = randomization_inference(sample, outcome, n_permutations, eligible, covs, seed=rng,
                                          studentized=True)
     wcb = wild_cluster_bootstrap(sample, outcome, n_boot, weights, covs, seed=rng)
+    # Draws for the headline's tests come after the static coefficient's, so those are unchanged.
+    wcb_es = event_study_wild_bootstrap(sample, outcome, twfe, n_boot, weights, covs, seed=rng)
+    ri_cs = ri_cs_low = None
+    if not covs:
+        ri_cs = cs_randomization_inference(sample, outcome, n_permutations, None, seed=rng)
+        if design.ri_lowest_k:
+            ri_cs_low = cs_randomization_inference(sample, outcome, n_permutations, eligible, seed=rng)
+    pre = twfe.pre_events(min_treated_pre)
+    dip = [max(pre)] if pre else []
     return DesignResult(design, outcome, sample, did, twfe, cs, sa, ri, ri_low, wcb,
                         pretrend_test(twfe, min_treated_pre), pretrend_test(cs, min_treated_pre),
-                        relative_magnitudes(twfe, mbar, min_treated=min_treated_pre))
+                        relative_magnitudes(twfe, mbar, min_treated=min_treated_pre), wcb_es, ri_cs,
+                        ri_cs_low,
+                        trend_adjusted(twfe, min_treated_pre), trend_adjusted(cs, min_treated_pre),
+                        pretrend_test(twfe, min_treated_pre, exclude=dip),
+                        trend_adjusted(twfe, min_treated_pre, exclude=dip))
 
 
 def analyze_designs(panel: pd.DataFrame, designs: Mapping[str, Design], outcomes: Sequence[str],

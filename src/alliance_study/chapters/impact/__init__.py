@@ -50,6 +50,7 @@ from alliance_study.chapters.impact.tables import (
     placebo_outcomes_table,
     placebo_years_table,
     sensitivity_table,
+    static_display,
     years_display,
     years_table,
 )
@@ -133,17 +134,20 @@ def design_facts(results: Mapping[tuple[str, str], DesignResult], panel: pd.Data
 
 
 def judgement_facts(table: pd.DataFrame, designs: Sequence[str], outcomes: Sequence[str],
-                    phrases: Mapping[str, str] = DESIGN_PHRASES) -> dict[str, str]:
+                    phrases: Mapping[str, str] = DESIGN_PHRASES,
+                    extrapolated: Sequence[str] = ("covariates",)) -> dict[str, str]:
     """Per outcome: how the estimate moves across designs, the breakdown sentence, the overall judgement and
     the largest of the main design's three p-values (``<outcome>_robustness``, ``_breakdown_text``,
-    ``_judgement``, ``_max_p``)."""
+    ``_judgement``, ``_max_p``). Designs in ``extrapolated`` (the covariates design: baseline poverty
+    separates designated and comparison districts completely, so its estimates extrapolate) are described
+    but not counted against the estimate."""
     indexed = table.set_index(["design", "outcome"])
     facts = {}
     for o in outcomes:
         rows = {name: indexed.loc[(name, o)].to_dict() | {"outcome": o} for name in designs}
         facts[f"{o}_robustness"] = robustness_text(rows, phrases)
         facts[f"{o}_breakdown_text"] = breakdown_text(rows["main"]["rm_breakdown"])
-        facts[f"{o}_judgement"] = evidence_judgement(rows)
+        facts[f"{o}_judgement"] = evidence_judgement(rows, extrapolated=extrapolated)
         facts[f"{o}_max_p"] = format_p(max(rows["main"][k] for k in ("p_cluster", "p_wild", "p_ri")))
     return facts
 
@@ -217,12 +221,34 @@ def dose_facts(doses: Mapping[str, DoseResponse], benchmark_sd: float, main_seda
     }
 
 
+def placebo_year_facts(placebos: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """``<outcome>_placebo<shift>_estimate`` and ``_p`` for every placebo designation year (all shifts, so
+    the prose can report each, not only the quiet ones)."""
+    facts = {}
+    for o, placebo in placebos.items():
+        d = outcome_digits(o)
+        for _, p in placebo.iterrows():
+            facts[f"{o}_placebo{int(p['shift'])}_estimate"] = number(p["estimate"], f",.{d}f")
+            facts[f"{o}_placebo{int(p['shift'])}_p"] = format_p(p["p_value"]) or "not estimable"
+    return facts
+
+
+def overlap_facts(result: DesignResult, covariate: str = "frl_share_base") -> dict[str, str]:
+    """The range of one baseline covariate among treated and comparison districts of a design's sample
+    (``overlap_treated``, ``overlap_control``, ``overlap_n_common``: districts inside both ranges)."""
+    units = result.sample.groupby("district_code")[[covariate, "treated"]].first()
+    tr, co = units.loc[units["treated"] == 1, covariate], units.loc[units["treated"] == 0, covariate]
+    lo, hi = max(tr.min(), co.min()), min(tr.max(), co.max())
+    common = int(units[covariate].between(lo, hi).sum()) if lo <= hi else 0
+    return {"overlap_treated": f"{tr.min():.0f}-{tr.max():.0f}%",
+            "overlap_control": f"{co.min():.0f}-{co.max():.0f}%", "overlap_n_common": str(common)}
+
+
 __all__ = [
     "DESIGN_PHRASES",
     "ESTIMATOR_STYLE",
     "OUTCOME_SHORT",
     "SIMULATED_EXAMPLE",
-    "Design",
     "breakdown_text",
     "by_outcome",
     "comparison_display",
@@ -239,11 +265,12 @@ __all__ = [
     "glue_facts",
     "judgement_facts",
     "n_pre_text",
-    "np",
     "number",
     "outcome_digits",
+    "overlap_facts",
     "placebo_facts",
     "placebo_outcomes_table",
+    "placebo_year_facts",
     "placebo_years_table",
     "plot_event_grid",
     "plot_event_studies",
@@ -257,6 +284,7 @@ __all__ = [
     "sensitivity_table",
     "simulated_example",
     "staggered_facts",
+    "static_display",
     "verdict",
     "years_display",
     "years_table",

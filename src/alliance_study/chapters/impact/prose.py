@@ -38,11 +38,16 @@ def prose_values(row: Mapping[str, Any]) -> dict[str, str]:
     Keys: ``estimate``, ``abs_estimate``, ``se``, ``ci``, ``mde``, ``mde_ri``, ``p_cluster``, ``p_wild``,
     ``p_ri``, ``p_ri_t``, ``p_ri_low``, ``cs_post``, ``cs_post_se``, ``pretrend_p``, ``breakdown``,
     ``n_treated``, ``n_control``, ``verdict`` (from the cluster-robust p-value), ``direction``
-    ("higher"/"lower"), ``pretrend_verdict`` and ``mde_ratio`` (MDE / |estimate|).
+    ("higher"/"lower"), ``pretrend_verdict`` and ``mde_ratio`` (MDE / |estimate|); the headline is the
+    event study's post-period average. Also ``cs_p``, ``static_estimate`` (the static TWFE coefficient),
+    ``trend_estimate``, ``trend_se``, ``trend_p``, ``trend_verdict`` (the post average net of the extended
+    linear pre-trend), ``pretrend_p_dip``, ``trend_dip_estimate``, ``trend_dip_se`` (leaving out the last
+    lead) and ``rm_ci`` (the relative-magnitudes robust interval at M = 1, around the same headline).
     """
     d = outcome_digits(str(row["outcome"]))
     est = float(row["estimate"])
     breakdown = float(row["rm_breakdown"])
+    nan = float("nan")
     return {
         "estimate": _fmt(est, d), "abs_estimate": _fmt(abs(est), d), "se": _fmt(row["se"], d),
         "ci": f"{_fmt(row['ci_low'], d)} to {_fmt(row['ci_high'], d)}",
@@ -57,6 +62,15 @@ def prose_values(row: Mapping[str, Any]) -> dict[str, str]:
         "verdict": verdict(row["p_cluster"]), "direction": "higher" if est >= 0 else "lower",
         "pretrend_verdict": pretrend_verdict(row["pretrend_p"]),
         "mde_ratio": _fmt(float(row["mde"]) / abs(est), 1) if est else "",
+        "cs_p": format_p(row.get("cs_p", nan)), "static_estimate": _fmt(row.get("static_estimate", nan), d),
+        "trend_estimate": _fmt(row.get("trend_estimate", nan), d) or "not estimable",
+        "trend_se": _fmt(row.get("trend_se", nan), d), "trend_p": format_p(row.get("trend_p", nan)),
+        "trend_verdict": verdict(row.get("trend_p", nan)),
+        "pretrend_p_dip": format_p(row.get("pretrend_p_dip", nan)) or "not testable",
+        "trend_dip_estimate": _fmt(row.get("trend_dip_estimate", nan), d) or "not estimable",
+        "trend_dip_se": _fmt(row.get("trend_dip_se", nan), d),
+        "rm_ci": (f"{_fmt(row['rm_ci_low'], d)} to {_fmt(row['rm_ci_high'], d)}"
+                  if np.isfinite(row.get("rm_ci_low", nan)) else "not available"),
     }
 
 
@@ -126,19 +140,26 @@ def breakdown_text(breakdown: float) -> str:
     return f"it survives post-designation drifts up to {breakdown:.2f} times the largest pre-period drift"
 
 
-def evidence_judgement(rows: Mapping[str, Mapping[str, Any]], base: str = "main", alpha: float = 0.05) -> str:
+def evidence_judgement(rows: Mapping[str, Mapping[str, Any]], base: str = "main", alpha: float = 0.05,
+                       extrapolated: Sequence[str] = ()) -> str:
     """A one-sentence judgement of an outcome's evidence across designs, following fixed rules.
 
     Not distinguishable from zero in the base design: "no detectable effect". Otherwise fragile if the sign
-    changes in any other design, the breakdown value is below 1, or the pre-trend test rejects; robust if
-    none of these.
+    changes in any other design (designs in ``extrapolated``, whose comparison has no common support with
+    the treated districts, are not counted), the breakdown value is below 1, the pre-trend test rejects, or
+    the linear-trend-adjusted estimate (``trend_p``, where it exists) is not distinguishable from zero or
+    has the other sign; robust if none of these.
     """
     r = rows[base]
     if not np.isfinite(r["p_cluster"]) or r["p_cluster"] >= alpha:
         return "The data show no detectable effect, which with this design is not evidence of no effect."
     b = float(r["estimate"])
-    sign_change = any(np.sign(float(o["estimate"])) != np.sign(b) for k, o in rows.items() if k != base)
-    fragile = sign_change or (np.isfinite(r["rm_breakdown"]) and r["rm_breakdown"] < 1) or (
+    sign_change = any(np.sign(float(o["estimate"])) != np.sign(b) for k, o in rows.items()
+                      if k != base and k not in set(extrapolated))
+    trend_p = float(r.get("trend_p", float("nan")))
+    trend_fails = np.isfinite(trend_p) and (
+        trend_p >= alpha or np.sign(float(r["trend_estimate"])) != np.sign(b))
+    fragile = sign_change or trend_fails or (np.isfinite(r["rm_breakdown"]) and r["rm_breakdown"] < 1) or (
         np.isfinite(r["pretrend_p"]) and r["pretrend_p"] < alpha)
     if fragile:
         return "Taken together, these checks do not support reading the estimate as an effect of the program."

@@ -39,7 +39,7 @@ def design_table(designs: Mapping[str, Design]) -> pd.DataFrame:
             comparison = f"the {d.near_miss_n} " + comparison[4:]
         pools = "all districts of the sample"
         if d.ri_lowest_k:
-            pools += f"; treated + the {d.ri_lowest_k} lowest at baseline"
+            pools += f"; the {d.ri_lowest_k} lowest at baseline (designated districts always included)"
         rows.append({"design": d.name, "treated cohorts": ", ".join(str(c) for c in d.cohorts),
                      "comparison": comparison,
                      "covariates (baseline means x year)": ", ".join(d.covariates) or "none",
@@ -66,19 +66,39 @@ def years_table(results: Sequence[DesignResult]) -> pd.DataFrame:
 
 
 def estimates_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The estimates table (:func:`results_table`) formatted for the book: MDE beside every estimate."""
+    """The estimates table (:func:`results_table`) formatted for the book: the event study's post-period
+    average (TWFE) with its MDE and few-cluster p-values, Callaway-Sant'Anna's beside it with the
+    studentized randomization p-value, and the linear-trend-adjusted average. Treated districts are those
+    with data after designation."""
     rows = []
     for _, r in table.iterrows():
         d = outcome_digits(r["outcome"])
         rows.append({
             "design": r["design"], "outcome": OUTCOME_SHORT.get(r["outcome"], r["outcome"]),
             "treated / control": f"{int(r['n_treated'])} / {int(r['n_control'])}",
-            "estimate (TWFE)": _fmt(r["estimate"], d), "SE": _fmt(r["se"], d),
-            "MDE": _fmt(r["mde"], d),
-            "p cluster": _fmt_p(r["p_cluster"]), "p wild": _fmt_p(r["p_wild"]), "p RI": _fmt_p(r["p_ri"]),
-            "p RI-t": _fmt_p(r["p_ri_t"]),
-            "CS estimate": _fmt(r["cs_post"], d), "CS SE": _fmt(r["cs_post_se"], d),
+            "post average (TWFE)": _fmt(r["estimate"], d), "SE": _fmt(r["se"], d), "MDE": _fmt(r["mde"], d),
+            "p cluster": _fmt_p(r["p_cluster"]), "p wild": _fmt_p(r["p_wild"]),
+            "CS": _fmt(r["cs_post"], d), "CS SE": _fmt(r["cs_post_se"], d), "CS p RI-t": _fmt_p(r["p_ri_t"]),
+            "trend-adjusted": _fmt(r["trend_estimate"], d), "trend-adj. SE": _fmt(r["trend_se"], d),
             "pre-trend p": _fmt_p(r["pretrend_p"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def static_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The static TWFE coefficient (post period against every pre-period year) with its inference, including
+    the coefficient-based randomization p-values, which misstate the spread when the treated districts
+    differ from the pool (kept out of the main table)."""
+    rows = []
+    for _, r in table.iterrows():
+        d = outcome_digits(r["outcome"])
+        rows.append({
+            "design": r["design"], "outcome": OUTCOME_SHORT.get(r["outcome"], r["outcome"]),
+            "static TWFE": _fmt(r["static_estimate"], d), "SE": _fmt(r["static_se"], d),
+            "p cluster": _fmt_p(r["static_p"]), "p wild": _fmt_p(r["static_p_wild"]),
+            "p RI": _fmt_p(r["static_p_ri"]), "p RI-t": _fmt_p(r["static_p_ri_t"]),
+            "CS p RI": _fmt_p(r["p_ri"]),
+            "post average (TWFE)": _fmt(r["estimate"], d),
         })
     return pd.DataFrame(rows)
 

@@ -68,10 +68,13 @@ def test_chapter_numbers_match_the_library(executed):
     for outcome in ("seda_gcs_eb", "grad_rate"):
         sample = impact.build_sample(panel, outcome, designs["main"], params["start_year"],
                                      params["main_end_year"])
+        # The headline is the event study's post-period average; the static coefficient is reported beside.
+        post = impact.twfe_event_study(sample, outcome).post_average()
         did = impact.twfe_did(sample, outcome)
         d = chapter.outcome_digits(outcome)
-        assert values[f"main_{outcome}_estimate"] == f"{did.estimate:,.{d}f}"
-        assert values[f"main_{outcome}_mde"] == f"{did.mde:,.{d}f}"
-        assert values[f"main_{outcome}_p_cluster"] == chapter.format_p(did.p_value)
+        assert values[f"main_{outcome}_estimate"] == f"{post['estimate']:,.{d}f}"
+        assert values[f"main_{outcome}_mde"] == f"{post['mde']:,.{d}f}"
+        assert values[f"main_{outcome}_p_cluster"] == chapter.format_p(post["p_value"])
+        assert values[f"main_{outcome}_static_estimate"] == f"{did.estimate:,.{d}f}"
     assert values["n_2013"] == "30"
     assert values["jm_benchmark"] == "0.0316"

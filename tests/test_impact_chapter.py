@@ -137,7 +137,8 @@ def test_estimate_and_judgement_facts(simulated):
     assert facts["main_seda_gcs_eb_static_estimate"] == f"{main_seda.did.estimate:,.3f}"
     assert facts["extended_seda_gcs_eb_p_cluster"] == chapter.format_p(
         extended[("main", "seda_gcs_eb")].did.p_value)
-    assert len(facts) == 5 * len(chapter.prose_values(table.iloc[0]))
+    assert len(facts) == 2 * len(chapter.prose_values(table.iloc[0])) + 3 * len(chapter.BRIEF_KEYS)
+    assert "staggered_grad_rate_estimate" in facts and "staggered_grad_rate_breakdown" not in facts
     judged = chapter.judgement_facts(table, list(designs), ["seda_gcs_eb", "grad_rate"])
     assert set(judged) == {f"{o}_{k}" for o in ("seda_gcs_eb", "grad_rate")
                            for k in ("robustness", "breakdown_text", "judgement", "max_p")}

@@ -86,11 +86,21 @@ def estimates_table(results: Mapping[tuple[str, str], DesignResult],
     return pd.concat([table, extended_table], ignore_index=True)
 
 
-def estimate_facts(table: pd.DataFrame) -> dict[str, str]:
-    """``<design>_<outcome>_<key>`` for every row of :func:`estimates_table` and key of
-    :func:`prose_values`."""
-    return {f"{row['design']}_{row['outcome']}_{key}": text
-            for _, row in table.iterrows() for key, text in prose_values(row).items()}
+#: Keys of :func:`prose_values` glued for designs other than the main one (the prose cites only these).
+BRIEF_KEYS: tuple[str, ...] = ("estimate", "se", "mde", "p_cluster", "verdict")
+
+
+def estimate_facts(table: pd.DataFrame, full: Sequence[str] = ("main",),
+                   brief_keys: Sequence[str] = BRIEF_KEYS) -> dict[str, str]:
+    """``<design>_<outcome>_<key>`` for the rows of :func:`estimates_table`: every key of
+    :func:`prose_values` for the designs in ``full``, ``brief_keys`` for the others (each glued value is an
+    output of the notebook cell, and hundreds of unused ones slow its execution)."""
+    facts = {}
+    for _, row in table.iterrows():
+        values = prose_values(row)
+        keys = values if row["design"] in set(full) else brief_keys
+        facts.update({f"{row['design']}_{row['outcome']}_{key}": values[key] for key in keys})
+    return facts
 
 
 def design_facts(results: Mapping[tuple[str, str], DesignResult], panel: pd.DataFrame, *, near_miss_n: int,
@@ -245,6 +255,7 @@ def overlap_facts(result: DesignResult, covariate: str = "frl_share_base") -> di
 
 
 __all__ = [
+    "BRIEF_KEYS",
     "DESIGN_PHRASES",
     "ESTIMATOR_STYLE",
     "OUTCOME_SHORT",

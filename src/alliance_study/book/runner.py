@@ -211,7 +211,7 @@ def _imports(code: str, current: str | None, is_package: bool) -> set[str]:
     except SyntaxError:  # e.g. a cell magic; its imports cannot be seen, nor can it import the package
         return set()
     names: set[str] = set()
-    for node in ast.walk(tree):  # every import, also inside functions (lazy imports count)
+    for node in _statements(tree):  # every import statement, also inside functions (lazy imports count)
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -226,6 +226,23 @@ def _imports(code: str, current: str | None, is_package: bool) -> set[str]:
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
+
+
+def _statements(tree: Any) -> Iterable[Any]:
+    """Every statement of a module, nested ones included (imports are statements; expressions are
+    skipped, which makes this far cheaper than ``ast.walk``)."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                stack.extend(children)
+
+
+#: Imports of each module file, by content: (path, sha256) -> names (modules parse once per process).
+_MODULE_IMPORTS: dict[tuple[str, str], frozenset[str]] = {}
 
 
 def module_closure(codes: Iterable[str], library_dir: Path) -> set[str]:
@@ -256,8 +273,12 @@ def module_closure(codes: Iterable[str], library_dir: Path) -> set[str]:
             if rel is None or rel in found:
                 continue
             found.add(rel)
-            text = (library_dir / rel).read_text(encoding="utf-8")
-            queue.extend(_imports(text, module, rel.endswith("__init__.py")))
+            path = library_dir / rel
+            memo = (str(path), sha256_file(path))
+            if memo not in _MODULE_IMPORTS:
+                text = path.read_text(encoding="utf-8")
+                _MODULE_IMPORTS[memo] = frozenset(_imports(text, module, rel.endswith("__init__.py")))
+            queue.extend(_MODULE_IMPORTS[memo])
     return found
 
 

@@ -268,7 +268,7 @@ def run_cmd(
     start = time.perf_counter()
     try:
         config, book_dir = _configure(params, overrides, variant)
-        runs = runner.plan_runs(config, book_dir=book_dir, only=only)
+        runs = runner.plan_runs(config, book_dir=book_dir, only=only, check_papermill=False)
         values.check_values(runs, paths.PROCESSED_DIR, where=str(params))
         if book_dir != runner.BOOK_DIR:
             build.prepare_book_tree(book_dir, config, title_note=f"variant {book_dir.name}")
@@ -323,7 +323,8 @@ def book(
         if book_dir != runner.BOOK_DIR:
             build.prepare_book_tree(book_dir, config, title_note=f"variant {book_dir.name}")
         if check:
-            stale = runner.stale_runs(runner.plan_runs(config, book_dir=book_dir), book_dir=book_dir)
+            stale = runner.stale_runs(runner.plan_runs(config, book_dir=book_dir, check_papermill=False),
+                                      book_dir=book_dir)
             if stale:
                 listed = ", ".join(r.output_rel for r in stale[:5]) + (" ..." if len(stale) > 5 else "")
                 rerun = "alliance-study run" + ("" if book_dir == runner.BOOK_DIR else f" --params {params}"

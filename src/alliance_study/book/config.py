@@ -84,14 +84,14 @@ class PipelineError(AllianceStudyError):
 
 def alliance_districts(data_dir: Path) -> list[str]:
     """District codes of every Alliance District (``alliance_designations.parquet``), sorted."""
-    import pandas as pd
+    import pyarrow.parquet as pq  # lighter than pandas: planning a run that executes nothing stays quick
 
     table_path = Path(data_dir) / "alliance_designations.parquet"
     if not table_path.exists():
         raise PipelineError(f"{table_path} is missing: run `alliance-study build-panel` first "
                             "(the `alliance_districts` expansion reads it)")
-    table = pd.read_parquet(table_path, columns=["district_code"])
-    return sorted(str(code) for code in table["district_code"].dropna().unique())
+    codes = pq.read_table(table_path, columns=["district_code"])["district_code"].to_pylist()
+    return sorted({str(code) for code in codes if code is not None})
 
 
 #: Named lists a `foreach` can expand over: name -> function of the data directory returning the values.
@@ -405,7 +405,7 @@ def _canonical_json(value: Any) -> str:
 
 def plan_runs(config: RunConfig, *, project_dir: str | Path = paths.PROJECT_ROOT,
               book_dir: str | Path | None = None, data_dir: str | Path = paths.PROCESSED_DIR,
-              only: str | None = None) -> list[Run]:
+              only: str | Iterable[str] | None = None, check_papermill: bool = True) -> list[Run]:
     """Expand a configuration into runs: resolve parameters and ``foreach`` values; check the notebooks.
 
     Parameters
@@ -419,7 +419,10 @@ def plan_runs(config: RunConfig, *, project_dir: str | Path = paths.PROJECT_ROOT
         checkout's ``data/processed``, it is passed to every notebook that declares a ``data_dir``
         parameter, so the notebooks read the same files that the cache key hashes.
     only
-        Plan only the entry of this name (all its expansions).
+        Plan only the entry of this name (all its expansions), or ``NAME:VALUE`` items (:func:`parse_only`).
+    check_papermill
+        Also check that papermill parses each parameters cell (imports papermill); :func:`run_pipeline`
+        checks the notebooks it executes anyway, so a plan that may execute nothing can skip it.
 
     Raises
     ------
@@ -444,7 +447,7 @@ def plan_runs(config: RunConfig, *, project_dir: str | Path = paths.PROJECT_ROOT
     runs: list[Run] = []
     outputs: dict[str, str] = {}
     for entry in entries:
-        declared = declared_parameters(entry.source)
+        declared = declared_parameters(entry.source, check_papermill=check_papermill)
         source_rel = _rel(entry.source, project_dir)
         check_vocabulary(source_rel, declared)
         for key in list(entry.parameters) + list(entry.foreach):

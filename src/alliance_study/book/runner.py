@@ -746,6 +746,8 @@ def run_pipeline(
     _write_cache(book_dir, cache)
 
     if pending:
+        for source in sorted({run.source for run, _ in pending}):
+            declared_parameters(source)  # papermill parses the parameters cell as the runner does
         ensure_kernel(kernel_name)
     staging = Path(staging_root) if staging_root is not None else None
     # Longest first (by the last execution's time; runs never timed, e.g. on a cold build, go first in

@@ -420,6 +420,9 @@ def flagged_revenue_table(r: MoneyResults) -> pd.DataFrame:
 
 
 def _mark_years(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.axvline(money.DESIGNATION_YEAR - 0.5, color="#444444", linestyle="--", linewidth=0.9)
     ax.axvline(money.BREAK_YEAR, color="#999999", linestyle=":", linewidth=0.9)
 
@@ -440,21 +443,22 @@ def series_figure(
     import matplotlib.pyplot as plt
 
     s = r.series.loc[r.series["dollars"] == dollars]
-    ncols = 3
+    # House style: at most 9.5 in wide and no text under 10 pt (display.MIN_FONT_PT), so two columns.
+    ncols = 2
     nrows = int(np.ceil(len(measures) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(12, 3.4 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(9.5, 3.0 * nrows + 0.8), squeeze=False)
     for ax, m in zip(axes.ravel(), measures, strict=False):
         for group, color in GROUP_COLORS.items():
             part = s[(s["measure"] == m) & (s["group"] == group)].sort_values("year")
             ax.plot(part["year"], part["value"], marker="o", markersize=2.5, color=color, label=group)
         _mark_years(ax)
-        ax.set_title(money.MEASURES[m], fontsize=10)
-        ax.set_ylabel(f"{dollars} dollars" if dollars == "nominal" else "2025 dollars", fontsize=8)
+        ax.set_title(money.MEASURES[m], fontsize=11)
+        ax.set_ylabel("nominal dollars" if dollars == "nominal" else "2025 dollars", fontsize=10)
     for ax in axes.ravel()[len(measures) :]:
         ax.set_visible(False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
@@ -514,7 +518,7 @@ def district_money_figure(money_panel: pd.DataFrame, district_code: str, real: b
         )
     _mark_years(ax)
     ax.set_ylabel("2025 dollars per pupil" if real else "dollars per pupil")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -18,6 +18,10 @@ offline; CI has no network beyond package registries): a warning, or a failure w
 
 The parsing and checking functions are pure (strings, bytes and files in, :class:`Problem` lists out) so
 tests can plant problems in a tiny site; only :func:`run_chromium` and its wrappers start a browser.
+
+Why one module of over 600 lines: the load, image, link and external-resource checks all work on one
+parse of each page's DOM (:class:`PageDom`) and share its caches; the reader-facing measurements made in
+the browser live in :mod:`alliance_study.book.page_checks`.
 """
 
 from __future__ import annotations

@@ -49,6 +49,10 @@ How a run is decided, executed and recorded:
 - **Failure.** The first failing run stops the pipeline (runs already executing finish and are kept, as
   they are correct); :class:`NotebookRunError` names the notebook, the run, the cell and the exception,
   and the executed copy with the full traceback stays in the staging directory for inspection.
+
+Why one module of over 600 lines: it holds the execution loop, the run keys and the kernel reuse, which
+share the run plan and its cache; configuration lives in :mod:`alliance_study.book.config`, parameter
+values in :mod:`alliance_study.book.values` and the Jupyter Book build in :mod:`alliance_study.book.build`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 Every reader follows read -> clean -> validate and records, per raw file, how many data rows it read,
 kept and dropped (by reason), and how many cells were suppressed (by column). Bad input raises
 :class:`~alliance_study.errors.RawDataError` naming the file, the 1-based line and the column.
+
+Why one module of over 600 lines: it is the toolkit every reader shares (export parsing, number parsing,
+codes and years, the export-shape and coverage checks of issue 10), and readers import one name set from
+it. Its three parts are marked by the section order above; splitting number parsing and the shape and
+coverage checks into modules of their own is the next clean-up.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ jumps when "two or more races" begins); free/reduced-price meal shares drop shar
 (Bridgeport 99.9 percent in 2014, 51 percent in 2017; probably the Community Eligibility Provision, under
 which districts stop collecting meal applications), and Bridgeport's 2015-2016 Free and Non-Subsidized cells
 are both suppressed, so its ``frl_count`` is NaN in those years.
+
+Why one module of over 600 lines: two overlapping sub-sources and five export kinds are read and
+cross-checked cell by cell here, and the check needs both readers side by side.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ Code`` blank (they are carried down from the ELA row directly above, which must 
 ELA row), and there is no average scale score and no by-grade or state file. Because these exports cover
 grades 3-8 only, their % level 3&4 and scored tests also fill ``*_pct_l34_g38`` and ``*_n_g38`` for those
 years; ``*_vss_g38`` stays empty.
+
+Why one module of over 600 lines: the 2015-2019 and 2022-2025 export layouts, the by-grade files and the
+state totals are one family whose files are checked against each other.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def test_profiles_table_lists_every_alliance_district(executed, real_build):
     md = glued(executed)["tbl_profiles"]["text/markdown"]
     rows = [line for line in md.splitlines() if line.startswith("| {doc}")]
     n_alliance = build.panel.loc[build.panel["alliance_cohort"].notna(), "district_code"].nunique()
-    assert len(rows) == n_alliance == 36
+    assert len(rows) == n_alliance == 36 and "<profiles/" in rows[0]
     assert sum("not ranked" not in r for r in rows) == 30  # the first cohort is ranked
     cohorts = {r.split("|")[2].strip() for r in rows}
     assert cohorts == {"2013", "2018", "2023"}  # years without thousands separators

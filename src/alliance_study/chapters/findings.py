@@ -195,14 +195,14 @@ def profiles_table(panel: pd.DataFrame, ranks: Mapping[str, float] | None = None
     return table
 
 
-def profiles_markdown(table: pd.DataFrame) -> str:
-    """The profiles index as a MyST table whose district names link to their pages (``{doc}`` roles)."""
+def profiles_markdown(table: pd.DataFrame, folder: str = "profiles/") -> str:
+    """The profiles table as MyST; district names link to their pages (``{doc}`` roles under ``folder``)."""
     from .display import markdown_table
 
     shown = table.drop(columns=["district_code", "District"])
     body = markdown_table(shown).splitlines()
-    links = [f"{{doc}}`{name} <{code}>`" for name, code in zip(table["District"], table["district_code"],
-                                                                 strict=True)]
+    pairs = zip(table["District"], table["district_code"], strict=True)
+    links = [f"{{doc}}`{name} <{folder}{code}>`" for name, code in pairs]
     lines = ["| District " + body[0], "|---" + body[1]]
     lines += [f"| {link} " + row for link, row in zip(links, body[2:], strict=True)]
     return "\n".join(lines) + "\n"

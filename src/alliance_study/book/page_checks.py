@@ -138,6 +138,7 @@ class _TextScanner(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.page = PageText()
         self._article = 0
+        self._in_article = 0
         self._skip = 0
         self._prose: list[str] = []
         self._items: list[tuple[list[str], list[str]]] = []  # open <li>: (text parts, hrefs)
@@ -150,11 +151,13 @@ class _TextScanner(HTMLParser):
             return
         if tag in ("article", "main") or a.get("role") == "main":
             self._article += 1
+        if tag == "article":
+            self._in_article += 1
         if tag in self._SKIP:
             self._skip += 1
         if not self._article or self._skip:
             return
-        if tag == "li":
+        if tag == "li" and self._in_article:  # findings are in the article, not the page header's menus
             self._items.append(([], []))
         elif tag == "a" and self._items and a.get("href"):
             self._items[-1][1].append(a["href"])
@@ -174,6 +177,8 @@ class _TextScanner(HTMLParser):
             return
         if tag in ("article", "main") and self._article:
             self._article -= 1
+        if tag == "article" and self._in_article:
+            self._in_article -= 1
         if tag == "li" and self._items and not self._skip:
             parts, hrefs = self._items.pop()
             text = " ".join("".join(parts).split())

@@ -964,6 +964,17 @@ def first_true(mask: pd.Series) -> int:
     return int(np.flatnonzero(mask.to_numpy())[0])
 
 
+def refuse_first(df: pd.DataFrame, mask: pd.Series, display: str, column: str,
+                 message: Callable[[int], str]) -> None:
+    """Raise for the first row where ``mask`` is True, naming its file line and ``column``; else return.
+
+    ``df`` carries the file line of each row in ``_line``; ``message(i)`` builds the text for position ``i``.
+    """
+    if mask.any():
+        i = first_true(mask)
+        raise RawDataError(display, message(i), row=int(df["_line"].iloc[i]), column=column)
+
+
 def mapped_columns(
     table: RawTable, column_map: dict[str, str], display: str, required: list[str], header_line: int | None
 ) -> dict[str, list[str]]:

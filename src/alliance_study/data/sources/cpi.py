@@ -25,9 +25,9 @@ from alliance_study.data.sources.common import (
     SourceOutput,
     SourceReport,
     check_complete,
-    first_true,
     read_csv_header,
     read_strict_csv,
+    refuse_first,
     to_number,
 )
 from alliance_study.errors import RawDataError
@@ -87,43 +87,20 @@ def read_cpi_file(path: Path, display: str, report: SourceReport) -> pd.DataFram
     cpi = to_number(df, "cpi_u", display, report, lo=0.0, tokens=none)
     deflator = to_number(df, "deflator_2025", display, report, lo=0.0, tokens=none, label="deflator")
     for series, column in ((cpi, "cpi_u"), (deflator, "deflator")):
-        if (series <= 0).any():
-            i = first_true(series <= 0)
-            raise RawDataError(
-                display, f"{column} must be positive", row=int(df["_line"].iloc[i]), column=column
-            )
+        refuse_first(df, series <= 0, display, column, lambda i, c=column: f"{c} must be positive")
     expected_dates = year.astype("int64").astype(str) + "-01-01"
-    bad_date = df["observation_date"].str.strip() != expected_dates
-    if bad_date.any():
-        i = first_true(bad_date)
-        raise RawDataError(
-            display,
-            f"observation_date {df['observation_date'].iloc[i]!r} is not January 1 of {int(year.iloc[i])}",
-            row=int(df["_line"].iloc[i]),
-            column="observation_date",
-        )
-    steps = year.diff().iloc[1:]
-    if (steps != 1).any():
-        i = first_true(year.diff().fillna(1) != 1)
-        raise RawDataError(
-            display,
-            f"year {int(year.iloc[i])} does not follow {int(year.iloc[i - 1])}",
-            row=int(df["_line"].iloc[i]),
-            column="year",
-        )
+    refuse_first(df, df["observation_date"].str.strip() != expected_dates, display, "observation_date",
+                 lambda i: f"observation_date {df['observation_date'].iloc[i]!r} is not January 1 of "
+                           f"{int(year.iloc[i])}")
+    refuse_first(df, year.diff().fillna(1) != 1, display, "year",
+                 lambda i: f"year {int(year.iloc[i])} does not follow {int(year.iloc[i - 1])}")
     base = year == BASE_YEAR
     if not base.any():
         raise RawDataError(display, f"no row for the base year {BASE_YEAR}", column="year")
     implied = float(cpi[base].iloc[0]) / cpi
-    off = (implied - deflator).abs() > DEFLATOR_TOLERANCE
-    if off.any():
-        i = first_true(off)
-        raise RawDataError(
-            display,
-            f"deflator {deflator.iloc[i]!r} disagrees with cpi_u({BASE_YEAR}) / cpi_u = {implied.iloc[i]!r}",
-            row=int(df["_line"].iloc[i]),
-            column="deflator",
-        )
+    refuse_first(df, (implied - deflator).abs() > DEFLATOR_TOLERANCE, display, "deflator",
+                 lambda i: f"deflator {deflator.iloc[i]!r} disagrees with cpi_u({BASE_YEAR}) / cpi_u = "
+                           f"{implied.iloc[i]!r}")
     report.rows_kept += len(df)
     report.check()
     return pd.DataFrame(

@@ -42,9 +42,9 @@ from alliance_study.data.sources.common import (
     check_complete,
     check_unique,
     check_year_coverage,
-    first_true,
     read_csv_header,
     read_strict_csv,
+    refuse_first,
     to_number,
     town_district_code,
 )
@@ -263,38 +263,20 @@ def read_ncep_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
         tokens=frozenset(),
         label=raw_label["year"],
     )
-    if (year != np.round(year)).any():
-        i = first_true(year != np.round(year))
-        raise RawDataError(
-            display,
-            f"fiscal year {year.iloc[i]} is not whole",
-            row=int(df["_line"].iloc[i]),
-            column="fiscal_year",
-        )
+    refuse_first(df, year != np.round(year), display, "fiscal_year",
+                 lambda i: f"fiscal year {year.iloc[i]} is not whole")
     values = {
         c: to_number(df, c, display, report, lo=0.0, tokens=frozenset(), label=raw_label[c])
         for c in ("adm", "nce", "nce_per_pupil")
     }
-    zero = values["adm"] <= 0
-    if zero.any():
-        i = first_true(zero)
-        raise RawDataError(
-            display,
-            f"ADM {values['adm'].iloc[i]:g} is not positive",
-            row=int(df["_line"].iloc[i]),
-            column="adm",
-        )
+    refuse_first(df, values["adm"] <= 0, display, "adm",
+                 lambda i: f"ADM {values['adm'].iloc[i]:g} is not positive")
     implied = values["nce"] / values["adm"]
     gap = (values["nce_per_pupil"] - implied).abs()
     off = (gap > NCEP_TOLERANCE_ABS) & (gap > NCEP_TOLERANCE_REL * implied)
-    if off.any():
-        i = first_true(off)
-        raise RawDataError(
-            display,
-            f"NCEP {values['nce_per_pupil'].iloc[i]:g} disagrees with NCE / ADM = {implied.iloc[i]:.2f}",
-            row=int(df["_line"].iloc[i]),
-            column="ncep",
-        )
+    refuse_first(df, off, display, "ncep",
+                 lambda i: f"NCEP {values['nce_per_pupil'].iloc[i]:g} disagrees with NCE / ADM = "
+                           f"{implied.iloc[i]:.2f}")
     codes = _map_codes(df, crosswalk, display)
     out = pd.DataFrame(
         {

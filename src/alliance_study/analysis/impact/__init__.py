@@ -24,6 +24,10 @@ One module per concern, behind this thin API (the way pyfixest keeps one file pe
   sensitivity in the spirit of Rambachan and Roth, placebo designation years and placebo outcomes.
 - :mod:`.dose`: the effect of Alliance dollars per pupil beside the Jackson-Mackevicius benchmark.
 - :mod:`.study`: :func:`analyze`, every estimator and test on one outcome and design.
+- :mod:`.dpi`: the 2011 District Performance Index rebuilt from the CMT/CAPT results, its ranking, how it
+  reproduces the designation list, and the near-miss group on it (import the module).
+- :mod:`.overlap`: propensity scores, the overlap region, and the trimmed, weighted and doubly robust DiD
+  on it (import the module).
 
 Vocabulary
 ----------

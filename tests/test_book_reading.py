@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from alliance_study.analysis import describe
 from alliance_study.book import cells, record
 from alliance_study.chapters import display, findings
 
@@ -88,7 +89,8 @@ def test_money_facts_from_a_hand_made_table():
     f = findings.money_facts(funding)
     assert f == {"money_total": "$260 million", "money_first_fy": "2013", "money_last_fy": "2015",
                  "money_first": "$39.5 million", "money_last": "$133 million", "money_n_years": "3",
-                 "pp_year": "2015", "pp_last": "$613", "money_trend": "rose"}
+                 "pp_year": "2015", "pp_last": "$613", "money_trend": "rose",
+                 "pp_definition": describe.PER_PUPIL_DEFINITION}
     flat = funding.assign(alliance_dollars=[0.0, 40e6, 41e6, 40.5e6, math.nan])
     assert findings.money_facts(flat)["money_trend"] == "stayed level"
     with pytest.raises(ValueError, match="no year with Alliance dollars"):
@@ -119,3 +121,68 @@ def test_trends_prose_follows_the_gaps():
     assert different.startswith("tell a different story (the gap widened")
     assert trends.agreement_phrase(gaps, "seda", "other") == "tell the same story"  # both widened
     assert trends.gap_direction(-2.0, -2.1) == "held" and trends.gap_direction(2.0, 1.5) == "narrowed"
+
+
+# --- the money finding: pass-through and crowd-out, from the money chapter's estimates ---------------------
+
+def _est(b: float, lo: float, hi: float):
+    from alliance_study.analysis.money import Estimate
+
+    return Estimate("x", "y", "z", b, 0.1, lo, hi, 0.05, 0.3, 100, 30, "2012-2024")
+
+
+@pytest.mark.parametrize(("preferred", "plain", "phrase", "fragile"), [
+    ((1.41, 0.73, 2.09), (-1.78, -2.65, -0.90), "consistent with the whole grant reaching spending", True),
+    ((1.6, 1.2, 2.0), (1.5, 1.1, 1.9), "more than dollar for dollar", False),
+    ((0.5, 0.2, 0.8), (0.6, 0.1, 1.1), "partial", False),
+    ((0.1, -0.4, 0.6), (0.0, -0.5, 0.5), "not distinguishable from no pass-through", False),
+    ((-0.8, -1.2, -0.4), (0.5, 0.1, 0.9), "negative", True),
+])
+def test_pass_through_finding_rule(preferred, plain, phrase, fragile):
+    text = findings.pass_through_finding(_est(*preferred), _est(*plain))
+    lo, hi = preferred[1:]
+    assert f"(95% interval {lo:.2f} to {hi:.2f})" in text and phrase in text
+    assert ("the answer rests on how" in text) is fragile
+    assert ("The estimate without the trends agrees" in text) is not fragile
+
+
+@pytest.mark.parametrize(("preferred", "head"), [
+    ((1.07, 0.24, 1.89), "Local revenue per pupil did not fall as Alliance dollars rose"),  # rejected
+    ((-0.6, -1.0, -0.2), "Local revenue per pupil fell as Alliance dollars rose"),  # supported
+    ((-0.1, -0.5, 0.3), "Whether local revenue fell as Alliance dollars rose cannot be settled"),
+])
+def test_crowd_out_finding_verdicts(preferred, head):
+    text = findings.crowd_out_finding(_est(*preferred), {"a": _est(*preferred)})
+    assert text.startswith(head) and "(95% interval" in text
+    assert text.endswith("The other specification reaches the same verdict.")
+
+
+def test_crowd_out_finding_names_the_specifications_that_disagree():
+    rejected = _est(1.07, 0.24, 1.89)
+    others = {"without district trends": _est(-0.92, -1.48, -0.37),
+              "amounts years only, with trends": _est(0.59, -0.33, 1.52),
+              "amounts years only, without trends": _est(0.9, 0.1, 1.7)}
+    text = findings.crowd_out_finding(rejected, others)
+    assert "2 of the 3 other specifications (without district trends: supported; amounts years only, with " \
+           "trends: inconclusive) reach a different verdict" in text
+    all_differ = findings.crowd_out_finding(rejected, dict(list(others.items())[:2]))
+    assert "All 2 other specifications (" in all_differ
+    # The money chapter's own rule decides the verdict: the same interval gets the same verdict there.
+    from alliance_study.analysis.money import crowd_out_verdict
+
+    assert crowd_out_verdict(rejected) == "rejected"
+
+
+def test_money_use_facts_read_the_preferred_specifications():
+    from types import SimpleNamespace
+
+    co = {key: SimpleNamespace(alliance=_est(b, b - 0.5, b + 0.5))
+          for key, b in (("trends", 1.0), ("twfe", -1.0), ("trends_amounts", 0.0), ("twfe_amounts", -0.2))}
+    results = SimpleNamespace(pass_through={"trends": _est(1.4, 0.7, 2.1), "twfe": _est(-1.8, -2.6, -0.9)},
+                              crowd_out=co)
+    facts = findings.money_use_facts(results)
+    assert set(facts) == {"money_pass_through", "money_crowd_out"}
+    assert "went with 1.40 (95% interval 0.70 to 2.10)" in facts["money_pass_through"]
+    assert facts["money_crowd_out"].startswith("Local revenue per pupil did not fall")
+    assert "moved by 1.00 (95% interval 0.50 to 1.50)" in facts["money_crowd_out"]
+    assert "All 3 other specifications" in facts["money_crowd_out"]

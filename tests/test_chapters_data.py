@@ -64,6 +64,8 @@ def build_report() -> pd.DataFrame:
         ("ecs", "f3", 7, 6, 1, "total", "", 7),
         ("ecs", "f3", 7, 6, 1, "dropped", "blank line", 1),
         ("ecs", "f3", 7, 6, 1, "suppressed", "dollars", 4),
+        ("ecs", "f3", 7, 6, 1, "flagged", "line 4, Total: amounts add to 5, Total 4 (gap 1)", 1),
+        ("ecs", "f3", 7, 6, 1, "flagged", "line 6, Total: all amounts 0 (gap 0)", 1),
     ]
     return pd.DataFrame(rows, columns=["family", "file", "rows_read", "rows_kept", "rows_dropped", "kind",
                                        "what", "n"])
@@ -71,9 +73,22 @@ def build_report() -> pd.DataFrame:
 
 def test_build_report_summary_counts_each_file_once():
     out = chapter.build_report_summary(build_report()).set_index("family")
-    assert out.loc["sbac"].to_dict() == {"files": 2, "rows_read": 15, "rows_kept": 13, "rows_dropped": 2,
-                                         "suppressed_cells": 3}
-    assert out.loc["ecs", "suppressed_cells"] == 4
+    assert out.loc["sbac"].to_dict() == {"files": 2, "rows_read": 15, "rows_kept": 13, "rows_flagged": 0,
+                                         "rows_dropped": 2, "suppressed_cells": 3}
+    # The two flagged rows of f3 are counted, and the file is still counted once.
+    assert out.loc["ecs"].to_dict() == {"files": 1, "rows_read": 7, "rows_kept": 6, "rows_flagged": 2,
+                                        "rows_dropped": 1, "suppressed_cells": 4}
+
+
+def test_flagged_text_counts_the_flagged_rows_by_family():
+    summary = chapter.build_report_summary(build_report())
+    assert chapter.flagged_text(summary).startswith(
+        "Of the rows kept, 2 were flagged by a check and kept as published (ecs 2); ")
+    one = build_report().iloc[:-1]
+    assert chapter.flagged_text(chapter.build_report_summary(one)).startswith(
+        "Of the rows kept, 1 was flagged by a check and kept as published (ecs 1); ")
+    none = build_report().loc[lambda r: r["kind"] != "flagged"]
+    assert chapter.flagged_text(chapter.build_report_summary(none)).startswith("No row was kept with a flag")
 
 
 def test_drop_reasons():
@@ -95,11 +110,13 @@ def test_data_dictionary():
 def test_facts_and_display_tables():
     report = build_report()
     facts = chapter.build_report_facts(report)
-    assert facts == {"rows_read": "22", "rows_kept": "19", "rows_dropped": "3", "suppressed_cells": "7",
-                     "n_files_read": 3, "n_drop_reasons": 1}
+    assert facts == {"rows_read": "22", "rows_kept": "19", "rows_flagged": "2", "rows_dropped": "3",
+                     "suppressed_cells": "7", "n_files_read": 3, "n_drop_reasons": 1,
+                     "flagged_text": chapter.flagged_text(chapter.build_report_summary(report))}
     tables = chapter.build_report_tables(report)
-    assert list(tables["tbl_build_report"].columns) == ["Source family", "Files", "Rows read", "Rows kept",
-                                                        "Rows dropped", "Suppressed cells"]
+    assert list(tables["tbl_build_report"].columns) == [
+        "Source family", "Files", "Rows read", "Rows kept", "Kept but flagged", "Rows dropped",
+        "Suppressed cells"]
     assert list(tables["tbl_drop_reasons"].columns) == ["Reason", "Rows dropped", "Source families"]
     entries = [RegistryEntry("own/repo/a.csv", "ecs", "0" * 64, 1, "u", "MIT", "yes", "m", "FY2012-FY2013")]
     registry = chapter.registry_frame(entries)

@@ -183,3 +183,62 @@ def test_glue_profile_glues_the_table_and_sentence(panel, monkeypatch):
     chapter.glue_profile(panel, outside, 2013, 2016, [[2016, 2019], [2019, 2025, 2]], n_boot=50, seed=0)
     assert set(glued) == {"tbl_profile_improvement", "profile_improvement_text"}
     assert len(glued["tbl_profile_improvement"]) == 3
+
+
+# --- stable improvers: the sentences count what Table "tbl-improvement-sensitivity" prints ----------------
+
+def test_robust_sentences_count_what_the_sensitivity_table_shows(results):
+    """Count top-group memberships from the displayed table's text, independently of the chapter's counts."""
+    facts = chapter.chapter_facts(results)
+    shown = chapter.sensitivity_display(results.sensitivity, results.names)
+    cells = [cell.split(", ") for cell in shown["Top group (best first)"]]
+    seen: dict[str, int] = {}
+    for names in cells:
+        for name in names:
+            seen[name] = seen.get(name, 0) + 1
+    n_rows = len(shown)
+    stable = {name for name, k in seen.items() if k >= chapter.STABLE_SHARE * n_rows}
+    assert facts["n_specs"] == str(n_rows)
+    assert facts["n_ever_top"] == str(len(seen))
+    assert facts["n_stable"] == str(len(stable))
+    listed = set() if facts["stable_names"] == "none" else set(
+        facts["stable_names"].replace(" and ", ", ").split(", "))
+    assert listed == stable
+    assert facts["robust_sentence"] == chapter.robust_sentence(
+        len(seen), len(results.counts), [n for n in facts["stable_names"].replace(" and ", ", ").split(", ")
+                                         if n in stable], n_rows, "eight")
+    assert all(name in facts["robust_verdict"] for name in stable)
+    # The membership figure is drawn from the same counts: each row sums to the district's count.
+    membership = chapter.top_membership(results.sensitivity, results.counts)
+    by_name = {results.names[c]: int(k) for c, k in membership.sum(axis=1).items() if k}
+    assert by_name == seen
+
+
+def test_top_counts_add_districts_only_a_variant_ranks():
+    table = pd.DataFrame({"variant": ["main", "v1", "v2", "v3"],
+                          "top": [["a", "b"], ["a", "c"], ["a", "b"], ["x", "b"]]})
+    out = chapter.top_counts(table, ["a", "b", "c", "d"])
+    assert out.to_dict("list") == {"district_code": ["a", "b", "c", "x", "d"], "n_top": [3, 3, 1, 1, 0],
+                                   "share_top": [0.75, 0.75, 0.25, 0.25, 0.0]}
+    facts = chapter.robust_facts(table, ["a", "b", "c", "d"], NAMES, "two")
+    assert (facts["n_ever_top"], facts["n_stable"]) == ("4", "2")
+    assert facts["stable_names"] == "Ansonia and Bristol"
+    assert facts["robust_sentence"] == ("In all, 4 of the 5 districts make some top two, and 2 make it in at "
+                                        "least 75% of the 4 specifications: Ansonia and Bristol.")
+
+
+@pytest.mark.parametrize(("stable", "start"), [
+    ([], "No district is in the top group in 75% of the specifications, so membership of a top eight"),
+    (["Putnam"], "Putnam is in the top group in at least 75% of the specifications and so looks like an "
+                 "improver"),
+    (["Putnam", "Windham"], "Putnam and Windham are in the top group in at least 75% of the specifications "
+                            "and so look like improvers"),
+])
+def test_robust_verdict_rule(stable, start):
+    verdict = chapter.robust_verdict(stable, "eight")
+    assert verdict.startswith(start)
+    assert verdict.endswith("depends on choices the study did not report")
+    assert chapter.robust_sentence(3, 30, stable, 22, "eight").endswith(
+        "none makes it in at least 75% of the 22 specifications." if not stable else
+        f"{len(stable)} make{'s' if len(stable) == 1 else ''} it in at least 75% of the 22 specifications: "
+        f"{chapter.name_list(stable)}.")

@@ -25,6 +25,7 @@ def funding() -> pd.DataFrame:
         "alliance_dollars": [0.0, 40e6, 80e6, 120e6, 200e6, np.nan],
         "enrollment_designated": [np.nan, 4e5, 4e5, 4e5, np.nan, np.nan],
         "dollars_per_pupil": [np.nan, 100.0, 200.0, 300.0, np.nan, np.nan],
+        "n_per_pupil": [0, 30, 30, 29, 0, 0],
     })
 
 
@@ -55,7 +56,8 @@ def test_money_facts_hand_computed():
     assert f["ccer_verdict"] == "is more than the panel's entitlements add up to"
     assert (f["latest_total_m"], f["latest_recipients"], f["latest_designated"]) == ("200.0", 30, 30)
     assert f["cum_all_m"] == "440"
-    assert (f["pp_first"], f["pp_last"], f["pp_last_year"]) == ("100", "300", 2015)
+    assert (f["pp_first"], f["pp_last"], f["pp_last_year"], f["pp_n"]) == ("$100", "$300", 2015, 29)
+    assert f["pp_definition"] == describe.PER_PUPIL_DEFINITION
     assert f["announced_fy2013_m"] == "39.5" and f["reported_fy2015_m"] == "133"
 
 

@@ -45,6 +45,21 @@ def test_money_numbers_come_from_the_panel(executed, real_build):
     assert values["money_total"] == display.format_money(paid["alliance_dollars"].sum())
     assert values["money_first_fy"] == "2013" and values["money_first"] == "$39.5 million"
     assert values["money_total"].endswith("billion") and "," not in values["money_first_fy"]
+    per_pupil = describe.alliance_dollars_per_pupil(build.panel, 2006, 2025).iloc[-1]
+    assert values["pp_last"] == display.format_per_pupil(per_pupil["dollars_per_pupil"])
+    assert values["pp_year"] == str(int(per_pupil["year"]))
+
+
+def test_money_finding_comes_from_the_money_chapters_estimates(executed, real_build):
+    from alliance_study.chapters import findings, money
+    from alliance_study.data import load
+
+    build, data_dir = real_build
+    values = glued_values(executed)
+    results = money.compute(build.panel, load.load_table("cpi", data_dir), start_year=2006, end_year=2025)
+    expected = findings.money_use_facts(results)
+    assert {k: values[k] for k in expected} == expected
+    assert "(95% interval" in values["money_pass_through"] and "(95% interval" in values["money_crowd_out"]
 
 
 def test_profiles_table_lists_every_alliance_district(executed, real_build):

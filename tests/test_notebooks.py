@@ -185,6 +185,10 @@ def test_trends_chapter_numbers(executed, real_build):
     assert g["grad_rate_end_year"] == str(g["latest_grad_year"])
     assert g["n_alliance"] == 30
     assert (g["cmt_years"], g["sbac_years"]) == ("2006-2011", "2015-2019")
+    # One definition of Alliance dollars per pupil: the trends chapter states the program chapter's figure.
+    prog = glued_values(executed["program"])
+    assert (g["per_pupil"], g["per_pupil_year"]) == (prog["pp_last"], str(prog["pp_last_year"]))
+    assert g["per_pupil_definition"] == prog["pp_definition"]
     data = glued(executed["trends"])
     for fig in ("fig_outcome_trends", "fig_grad_trend", "fig_context_trends"):
         assert "image/png" in data[fig]

@@ -396,6 +396,58 @@ def designation_counts(designations: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: The book's one definition of "Alliance dollars per pupil", in the words every page that states the figure
+#: glues (issue 13: the program chapter pooled the designated districts while the trends chapter averaged the
+#: first cohort's ratios, $1,290 against $1,181 for FY2022). :func:`alliance_dollars_per_pupil` computes it.
+PER_PUPIL_DEFINITION = ("the Alliance dollars paid to the districts designated that year divided by the "
+                        "number of students enrolled in them")
+
+
+def alliance_dollars_per_pupil(panel: pd.DataFrame, start_year: int | None = None,
+                               end_year: int | None = None, by: Sequence[str] = ("year",)) -> pd.DataFrame:
+    """Alliance dollars per pupil, the book's one definition (:data:`PER_PUPIL_DEFINITION`).
+
+    Pooled, not averaged: the sum of the Alliance dollars of the districts designated in a year divided by
+    the sum of their enrollment, over the designated districts that have both numbers. Grouped by
+    ``district_code`` and ``year`` it is each designated district's own dollars over its own enrollment.
+
+    Parameters
+    ----------
+    panel
+        District-year panel (``year``, ``alliance_designated``, ``alliance_dollars``, ``enrollment`` and the
+        columns of ``by``).
+    start_year, end_year
+        Inclusive year range.
+    by
+        Columns to group by; ``("year",)`` for the program-wide figure of each year.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group with a designated district that has both numbers (years without enrollment data
+        have no row): the ``by`` columns, ``n_districts``, ``alliance_dollars``, ``enrollment`` and
+        ``dollars_per_pupil``.
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"district_code": ["a", "b", "c"], "year": 2022, "alliance_designated": [1, 1, 0],
+    ...                   "alliance_dollars": [3e6, 1e6, 0.0], "enrollment": [1000.0, 3000.0, 500.0]})
+    >>> alliance_dollars_per_pupil(p)[["year", "n_districts", "dollars_per_pupil"]]
+       year  n_districts  dollars_per_pupil
+    0  2022            2             1000.0
+    """
+    frame = panel.loc[_years(panel, start_year, end_year)]
+    both = (frame["alliance_designated"].eq(1) & frame["alliance_dollars"].notna()
+            & frame["enrollment"].notna())
+    out = (frame.loc[both].groupby(list(by), sort=True)
+           .agg(n_districts=("alliance_dollars", "size"), alliance_dollars=("alliance_dollars", "sum"),
+                enrollment=("enrollment", "sum"))
+           .reset_index())
+    out["n_districts"] = out["n_districts"].astype("int64")
+    out["dollars_per_pupil"] = out["alliance_dollars"] / out["enrollment"]
+    return out
+
+
 def alliance_funding(panel: pd.DataFrame, start_year: int | None = None, end_year: int | None = None
                      ) -> pd.DataFrame:
     """Alliance dollars by fiscal year: total, recipients and per pupil of the designated districts.
@@ -412,13 +464,12 @@ def alliance_funding(panel: pd.DataFrame, start_year: int | None = None, end_yea
     pandas.DataFrame
         One row per year: ``n_designated`` (districts designated that year), ``n_recipients`` (with more
         than $0), ``alliance_dollars`` (sum over all districts; NaN in years the ECS file does not cover),
-        ``enrollment_designated``, and ``dollars_per_pupil`` = Alliance dollars / enrollment of the
-        designated districts that have both numbers (NaN in years without enrollment data).
+        ``enrollment_designated``, ``dollars_per_pupil`` (:func:`alliance_dollars_per_pupil`; NaN in years
+        without enrollment data) and ``n_per_pupil``, the designated districts it counts (0 in those years).
     """
     frame = panel.loc[_years(panel, start_year, end_year)]
     designated = frame["alliance_designated"].eq(1)
     dollars = frame["alliance_dollars"]
-    both = designated & dollars.notna() & frame["enrollment"].notna()
     by_year = frame.groupby("year")
     out = pd.DataFrame({
         "n_designated": designated.groupby(frame["year"]).sum().astype("int64"),
@@ -427,9 +478,9 @@ def alliance_funding(panel: pd.DataFrame, start_year: int | None = None, end_yea
         "enrollment_designated": frame["enrollment"].where(designated)
                                  .groupby(frame["year"]).sum(min_count=1),
     })
-    paired_dollars = dollars.where(both).groupby(frame["year"]).sum(min_count=1)
-    paired_enrollment = frame["enrollment"].where(both).groupby(frame["year"]).sum(min_count=1)
-    out["dollars_per_pupil"] = paired_dollars / paired_enrollment
+    per_pupil = alliance_dollars_per_pupil(frame).set_index("year").reindex(out.index)
+    out["dollars_per_pupil"] = per_pupil["dollars_per_pupil"]
+    out["n_per_pupil"] = per_pupil["n_districts"].fillna(0).astype("int64")
     return out.rename_axis("year").reset_index()
 
 

@@ -27,7 +27,8 @@ SOURCES_COLUMNS: dict[str, str] = {
 #: Display names of the columns of :func:`build_report_summary`.
 BUILD_REPORT_COLUMNS: dict[str, str] = {
     "family": "Source family", "files": "Files", "rows_read": "Rows read", "rows_kept": "Rows kept",
-    "rows_dropped": "Rows dropped", "suppressed_cells": "Suppressed cells"}
+    "rows_flagged": "Kept but flagged", "rows_dropped": "Rows dropped",
+    "suppressed_cells": "Suppressed cells"}
 
 #: Display names of the columns of :func:`drop_reasons`.
 DROP_REASON_COLUMNS: dict[str, str] = {"reason": "Reason", "rows": "Rows dropped",
@@ -109,15 +110,19 @@ def sources_table(registry: pd.DataFrame) -> pd.DataFrame:
 # --- the build report -------------------------------------------------------------------------------------
 
 def build_report_summary(report: pd.DataFrame) -> pd.DataFrame:
-    """Rows read, kept and dropped, and suppressed cells, by source family, from ``build_report.csv``.
+    """Rows read, kept (and of those, flagged) and dropped, and suppressed cells, by source family.
 
-    The report has one ``total`` row per file plus rows per drop reason and suppressed column; file
-    counts come from the ``total`` rows, suppressed cells from the ``suppressed`` rows.
+    ``report`` is ``build_report.csv``: one ``total`` row per file plus rows per drop reason, suppressed
+    column and flagged row. File and row counts come from the ``total`` rows, suppressed cells from the
+    ``suppressed`` rows, and ``rows_flagged`` (rows a reader's check flagged but kept as published, so
+    counted in ``rows_kept`` too) from the ``flagged`` rows.
     """
     totals = report.loc[report["kind"] == "total"]
     by_family = totals.groupby("family").agg(files=("file", "nunique"), rows_read=("rows_read", "sum"),
                                              rows_kept=("rows_kept", "sum"),
                                              rows_dropped=("rows_dropped", "sum"))
+    flagged = report.loc[report["kind"] == "flagged"].groupby("family")["n"].sum()
+    by_family.insert(3, "rows_flagged", flagged.reindex(by_family.index, fill_value=0).astype("int64"))
     suppressed = report.loc[report["kind"] == "suppressed"].groupby("family")["n"].sum()
     by_family["suppressed_cells"] = suppressed.reindex(by_family.index, fill_value=0).astype("int64")
     return by_family.reset_index()
@@ -232,12 +237,38 @@ def coverage_figures(panel: pd.DataFrame, measures: Sequence[str]) -> dict[str, 
     }
 
 
+def flagged_text(summary: pd.DataFrame) -> str:
+    """The sentence on rows kept although a reader's check flagged them (:func:`build_report_summary`).
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"family": ["ecs", "revenue", "sbac"], "rows_flagged": [2, 7, 0]})
+    >>> flagged_text(s)[:92]
+    'Of the rows kept, 9 were flagged by a check and kept as published (revenue 7, ecs 2); the bu'
+    >>> flagged_text(s.assign(rows_flagged=0))
+    'No row was kept with a flag: every check either passed or dropped its row.'
+    """
+    flagged = summary.loc[summary["rows_flagged"] > 0].sort_values(["rows_flagged", "family"],
+                                                                   ascending=[False, True])
+    n = int(flagged["rows_flagged"].sum())
+    if n == 0:
+        return "No row was kept with a flag: every check either passed or dropped its row."
+    parts = ", ".join(f"{f} {int(k):,d}" for f, k in zip(flagged["family"], flagged["rows_flagged"],
+                                                          strict=True))
+    verb = "was" if n == 1 else "were"
+    return (f"Of the rows kept, {n:,d} {verb} flagged by a check and kept as published ({parts}); the build "
+            "report lists each with its line, its column and the size of the inconsistency.")
+
+
 def build_report_facts(report: pd.DataFrame) -> dict[str, Any]:
-    """Glued facts of "What the build kept and dropped": rows read/kept/dropped, suppressed cells, reasons."""
+    """Glued facts of "What the build kept and dropped": rows read/kept/flagged/dropped, suppressed cells,
+    reasons, and :func:`flagged_text`."""
     summary = build_report_summary(report)
     return {
         "rows_read": format(int(summary["rows_read"].sum()), ",d"),
         "rows_kept": format(int(summary["rows_kept"].sum()), ",d"),
+        "rows_flagged": format(int(summary["rows_flagged"].sum()), ",d"),
+        "flagged_text": flagged_text(summary),
         "rows_dropped": format(int(summary["rows_dropped"].sum()), ",d"),
         "suppressed_cells": format(int(summary["suppressed_cells"].sum()), ",d"),
         "n_files_read": int(summary["files"].sum()),

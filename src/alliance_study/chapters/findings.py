@@ -21,7 +21,12 @@ from typing import Any
 
 import pandas as pd
 
+from alliance_study.analysis import describe
+from alliance_study.analysis import money as money_analysis
+from alliance_study.analysis.money import Estimate
+
 from .display import format_money, format_per_pupil
+from .money import MoneyResults, crowd_out_others, intervals_disagree, pass_through_class
 
 #: A district is "almost surely" in the top group when it is there in at least this share of the bootstrap
 #: draws, and "more likely than not" above :data:`LIKELY_SHARE` (the improvement chapter's thresholds).
@@ -50,7 +55,9 @@ def money_facts(funding: pd.DataFrame) -> dict[str, str]:
     dict
         ``money_total`` (``$2.19 billion``), ``money_first_fy``, ``money_last_fy``, ``money_first``,
         ``money_last`` (amounts in those years), ``money_n_years``, ``pp_year`` (latest year with a per-pupil
-        figure), ``pp_last`` (whole dollars) and ``money_trend`` (a rule: "rose", "fell" or "stayed level").
+        figure), ``pp_last`` (whole dollars), ``pp_definition``
+        (:data:`~alliance_study.analysis.describe.PER_PUPIL_DEFINITION`) and ``money_trend`` (a rule:
+        "rose", "fell" or "stayed level").
 
     Examples
     --------
@@ -76,7 +83,94 @@ def money_facts(funding: pd.DataFrame) -> dict[str, str]:
         "pp_year": str(int(per_pupil.iloc[-1]["year"])) if len(per_pupil) else "none",
         "pp_last": format_per_pupil(float(per_pupil.iloc[-1]["dollars_per_pupil"])) if len(per_pupil)
         else "not available",
+        "pp_definition": describe.PER_PUPIL_DEFINITION,
         "money_trend": trend,
+    }
+
+
+def _ci(e: Estimate) -> str:
+    return f"{e.estimate:.2f} (95% interval {e.ci_low:.2f} to {e.ci_high:.2f})"
+
+
+def pass_through_finding(preferred: Estimate, plain: Estimate) -> str:
+    """How much of each Alliance dollar became spending, as the findings page says it (a rule).
+
+    The preferred estimate (district and year effects plus a trend per district) is classed as the money
+    chapter classes it (:func:`~alliance_study.chapters.money.pass_through_class`); when the estimate
+    without the trends has a 95% interval that does not overlap it, the sentence says the answer rests on the
+    trends.
+
+    Examples
+    --------
+    >>> e = lambda b, lo, hi: Estimate("", "", "", b, 0.0, lo, hi, 0.0, 0.0, 0, 0, "")
+    >>> pass_through_finding(e(1.41, 0.73, 2.09), e(-1.78, -2.65, -0.90)).split(". ")[1][:43]
+    'Without the trends the estimate is -1.78 (9'
+    >>> pass_through_finding(e(0.5, 0.2, 0.8), e(0.6, 0.1, 1.1)).split(". ")[1]
+    'The estimate without the trends agrees (0.60 (95% interval 0.10 to 1.10)).'
+    """
+    head = (f"With a linear trend per district, each additional Alliance dollar per pupil went with "
+            f"{_ci(preferred)} dollars of additional spending per pupil, {pass_through_class(preferred)}.")
+    if intervals_disagree(preferred, plain):
+        return head + (f" Without the trends the estimate is {_ci(plain)}: the answer rests on how the "
+                       "designated districts' spending trend before FY2013 is carried forward.")
+    return head + f" The estimate without the trends agrees ({_ci(plain)})."
+
+
+def crowd_out_finding(preferred: Estimate, others: Mapping[str, Estimate],
+                      rule_out: float = money_analysis.RULE_OUT_CROWD_OUT) -> str:
+    """Whether local funding fell as Alliance dollars rose, as the findings page says it (a rule).
+
+    The verdict is :func:`~alliance_study.analysis.money.crowd_out_verdict` of the preferred estimate (the
+    money chapter's rule); the sentence then counts the other specifications (``others``: label -> estimate)
+    whose verdict differs and names them with their verdicts.
+
+    Examples
+    --------
+    >>> e = lambda b, lo, hi: Estimate("", "", "", b, 0.0, lo, hi, 0.0, 0.0, 0, 0, "")
+    >>> crowd_out_finding(e(1.07, 0.24, 1.89), {"a": e(-0.9, -1.5, -0.4), "b": e(0.6, -0.3, 1.5)})[:44]
+    'Local revenue per pupil did not fall as Alli'
+    >>> crowd_out_finding(e(-0.6, -1.0, -0.2), {"a": e(-0.9, -1.5, -0.4)}).split(". ")[-1]
+    'The other specification reaches the same verdict.'
+    """
+    verdict = money_analysis.crowd_out_verdict(preferred, rule_out)
+    cents = f"{100 * rule_out:.0f} cents"
+    if verdict == "supported":
+        head = (f"Local revenue per pupil fell as Alliance dollars rose, by {_ci(preferred)} dollars per "
+                "Alliance dollar, as the program's critics said.")
+    elif verdict == "rejected":
+        head = (f"Local revenue per pupil did not fall as Alliance dollars rose: it moved by "
+                f"{_ci(preferred)} dollars per Alliance dollar, which rules out the critics' account of "
+                f"local cuts larger than {cents} per dollar.")
+    else:
+        head = (f"Whether local revenue fell as Alliance dollars rose cannot be settled: the estimate, "
+                f"{_ci(preferred)} dollars per Alliance dollar, allows both no cut and cuts of more than "
+                f"{cents} per dollar.")
+    verdicts = {label: money_analysis.crowd_out_verdict(e, rule_out) for label, e in others.items()}
+    differ = [f"{label}: {v}" for label, v in verdicts.items() if v != verdict]
+    n = len(others)
+    if not differ:
+        return head + (" The other specification reaches the same verdict." if n == 1 else
+                       f" The other {n} specifications reach the same verdict.")
+    share = (("The other specification" if n == 1 else f"All {n} other specifications") if len(differ) == n
+             else f"{len(differ)} of the {n} other specifications")
+    verb = "reaches" if len(differ) == n == 1 else "reach"
+    return head + (f" {share} ({'; '.join(differ)}) {verb} a different verdict, so this answer depends "
+                   "on the specification.")
+
+
+def money_use_facts(results: MoneyResults) -> dict[str, str]:
+    """The findings page's two sentences on where the money went, from the money chapter's estimates.
+
+    Returns
+    -------
+    dict
+        ``money_pass_through`` (:func:`pass_through_finding`) and ``money_crowd_out``
+        (:func:`crowd_out_finding`, against the money chapter's other specifications).
+    """
+    return {
+        "money_pass_through": pass_through_finding(results.pass_through["trends"],
+                                                   results.pass_through["twfe"]),
+        "money_crowd_out": crowd_out_finding(results.crowd_out["trends"].alliance, crowd_out_others(results)),
     }
 
 
@@ -152,7 +246,7 @@ def profiles_table(panel: pd.DataFrame, ranks: Mapping[str, float] | None = None
     ----------
     panel
         District-year panel (``district_code``, ``district_name``, ``year``, ``alliance_cohort``,
-        ``enrollment``, ``alliance_dollars_per_pupil``).
+        ``alliance_designated``, ``enrollment``, ``alliance_dollars``).
     ranks
         District code -> improvement rank (adjusted, 1 = most improved) for the ranked districts.
 
@@ -160,19 +254,23 @@ def profiles_table(panel: pd.DataFrame, ranks: Mapping[str, float] | None = None
     -------
     pandas.DataFrame
         ``district_code``, ``District``, ``Cohort (FY)``, ``Enrollment`` and its ``Enrollment year``,
-        ``Alliance dollars per pupil`` (whole dollars, latest fiscal year with a value) and its year, and
+        ``Alliance dollars per pupil`` (whole dollars, latest fiscal year with a value of
+        :func:`~alliance_study.analysis.describe.alliance_dollars_per_pupil` for the district; "none paid"
+        or "no enrollment data" without one) and its year, and
         ``Improvement rank`` (``"r of n"``, or "not ranked"), sorted by district name. When every row has
         the same year, the year goes into the header (``Enrollment (2022)``) and its column is dropped.
     """
     ranks = dict(ranks or {})
     n_ranked = sum(not math.isnan(r) for r in ranks.values())
     alliance = panel.loc[panel["alliance_cohort"].notna()].sort_values("year")
+    own = describe.alliance_dollars_per_pupil(alliance, by=("district_code", "year"))
     rows = []
     for code, frame in alliance.groupby("district_code", sort=False):
         name = frame["district_name"].dropna()
         enrollment = frame.loc[frame["enrollment"].notna()]
-        dollars = frame.loc[frame["alliance_dollars_per_pupil"].notna()]
-        per_pupil = float(dollars["alliance_dollars_per_pupil"].iloc[-1]) if len(dollars) else math.nan
+        dollars = own.loc[own["district_code"] == code]
+        per_pupil = float(dollars["dollars_per_pupil"].iloc[-1]) if len(dollars) else math.nan
+        paid = bool((frame["alliance_dollars"].fillna(0) > 0).any())
         rank = ranks.get(code, math.nan)
         rows.append({
             "district_code": code,
@@ -180,7 +278,8 @@ def profiles_table(panel: pd.DataFrame, ranks: Mapping[str, float] | None = None
             "Cohort (FY)": int(frame["alliance_cohort"].iloc[0]),
             "Enrollment": round(float(enrollment["enrollment"].iloc[-1])) if len(enrollment) else None,
             "Enrollment year": int(enrollment["year"].iloc[-1]) if len(enrollment) else None,
-            "Alliance dollars per pupil": format_per_pupil(per_pupil) if len(dollars) else "none paid",
+            "Alliance dollars per pupil": format_per_pupil(per_pupil) if len(dollars)
+            else "no enrollment data" if paid else "none paid",
             "Dollars year (FY)": int(dollars["year"].iloc[-1]) if len(dollars) else None,
             "Improvement rank": f"{rank:.0f} of {n_ranked}" if not math.isnan(rank) else "not ranked",
         })

@@ -75,6 +75,8 @@ def run_chapter(panel: pd.DataFrame, *, indicators: Sequence[str], weights: Mapp
     wres = im.run_windows(prepared, spec, windows, n_boot=n_boot, seed=seed)
     result, boot = wres.results[windows[0].label], wres.boots[windows[0].label]
     sensitivity, counts = im.sensitivity_table(prepared, spec)
+    ranked = result.composite.loc[result.composite[spec.estimate].notna(), "district_code"]
+    counts = top_counts(sensitivity, ranked)
     missing = im.missing_indicator_effect(prepared, result, boot)
     corrections = im.correction_effect(prepared, result, boot)
     observed = im.persistence(wres, n_boot=n_boot, seed=seed)
@@ -153,6 +155,104 @@ def persistence_verdict(row: Mapping[str, Any], level: float = NOISE_LEVEL) -> s
     return f"{pair}, neither the rank correlation nor the overlap of the top groups exceeds what noise gives."
 
 
+def top_counts(sensitivity: pd.DataFrame, ranked: Sequence[str]) -> pd.DataFrame:
+    """How often each district is in the top group of the rows of the sensitivity table.
+
+    Counted from ``sensitivity["top"]``, the column Table "tbl-improvement-sensitivity" prints
+    (:func:`sensitivity_display`), so the sentences on stable improvers and the membership figure cannot
+    disagree with the table.
+
+    Parameters
+    ----------
+    sensitivity
+        :func:`alliance_study.analysis.improvement.sensitivity_table` (``variant``, ``top``).
+    ranked
+        Districts of the main ranking (listed even when they are in no top group); districts in some
+        variant's top group but not in ``ranked`` are added.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_code``, ``n_top`` (rows of the table in whose top group it is) and ``share_top``
+        (``n_top`` over the number of rows), most often first, ties by code.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"variant": ["main", "v"], "top": [["a", "b"], ["b", "c"]]})
+    >>> top_counts(t, ["a", "b", "c", "d"])["n_top"].tolist()
+    [2, 1, 1, 0]
+    """
+    tops = [list(t) for t in sensitivity["top"]]
+    codes = list(dict.fromkeys([*ranked, *(c for t in tops for c in t)]))
+    n_top = [sum(code in t for t in tops) for code in codes]
+    out = pd.DataFrame({"district_code": codes, "n_top": n_top})
+    out["share_top"] = out["n_top"] / len(tops) if tops else np.nan
+    return out.sort_values(["n_top", "district_code"], ascending=[False, True], ignore_index=True)
+
+
+def robust_sentence(n_ever: int, n_districts: int, stable: Sequence[str], n_specs: int, top_word: str,
+                    share: float = STABLE_SHARE) -> str:
+    """How many districts make some top group and which make it in most specifications (a rule).
+
+    Examples
+    --------
+    >>> robust_sentence(21, 30, ["Putnam", "Windham"], 22, "eight")[-75:]
+    'and 2 make it in at least 75% of the 22 specifications: Putnam and Windham.'
+    >>> robust_sentence(9, 30, [], 22, "eight")[-59:]
+    'and none makes it in at least 75% of the 22 specifications.'
+    """
+    head = f"In all, {n_ever} of the {n_districts} districts make some top {top_word}, and"
+    tail = f"in at least {share:.0%} of the {n_specs} specifications"
+    if not stable:
+        return f"{head} none makes it {tail}."
+    verb = "makes" if len(stable) == 1 else "make"
+    return f"{head} {len(stable)} {verb} it {tail}: {name_list(stable)}."
+
+
+def robust_verdict(stable: Sequence[str], top_word: str, share: float = STABLE_SHARE) -> str:
+    """Which districts look like improvers whatever the choices, and what that leaves (a rule).
+
+    Ends where the chapter's sentence continues with the choices (": the indicators, the years, ...").
+
+    Examples
+    --------
+    >>> robust_verdict(["Putnam"], "eight")[:72]
+    'Putnam is in the top group in at least 75% of the specifications and so '
+    >>> robust_verdict([], "eight")[:61]
+    'No district is in the top group in 75% of the specifications,'
+    """
+    if not stable:
+        return (f"No district is in the top group in {share:.0%} of the specifications, so membership of a "
+                f"top {top_word} depends on choices the study did not report")
+    one = len(stable) == 1
+    return (f"{name_list(stable)} {'is' if one else 'are'} in the top group in at least {share:.0%} of the "
+            f"specifications and so look{'s' if one else ''} like {'an improver' if one else 'improvers'} "
+            "relative to the other Alliance Districts under most reasonable choices. Beyond "
+            f"{'it' if one else 'them'}, membership of a top {top_word} depends on choices the study did not "
+            "report")
+
+
+def robust_facts(sensitivity: pd.DataFrame, ranked: Sequence[str], names: Mapping[str, str], top_word: str,
+                 share: float = STABLE_SHARE) -> dict[str, str]:
+    """The stable-improver facts and sentences, counted from the sensitivity table (:func:`top_counts`).
+
+    Returns
+    -------
+    dict
+        ``n_specs``, ``n_ever_top``, ``n_stable``, ``stable_names``, ``stable_pct``, ``robust_sentence``
+        and ``robust_verdict``.
+    """
+    counts = top_counts(sensitivity, ranked)
+    stable = [names.get(c, c) for c in counts.loc[counts["share_top"] >= share, "district_code"]]
+    n_ever = int((counts["n_top"] > 0).sum())
+    return {
+        "n_specs": str(len(sensitivity)), "n_ever_top": str(n_ever), "n_stable": str(len(stable)),
+        "stable_names": name_list(stable), "stable_pct": f"{share:.0%}",
+        "robust_sentence": robust_sentence(n_ever, len(counts), stable, len(sensitivity), top_word, share),
+        "robust_verdict": robust_verdict(stable, top_word, share),
+    }
+
+
 # --- facts --------------------------------------------------------------------------------------------------
 
 def chapter_facts(res: ChapterResults) -> dict[str, str]:
@@ -166,7 +266,6 @@ def chapter_facts(res: ChapterResults) -> dict[str, str]:
     sens = res.sensitivity
     others = sens.loc[sens["variant"] != "main"]
     worst = others.loc[others["overlap"].idxmin()] if len(others) else None
-    stable = res.counts.loc[res.counts["share_top"] >= STABLE_SHARE, "district_code"]
     tops = dict(zip(sens["variant"], sens["top"], strict=True))
     before = tops.get(im.BEFORE_VARIANT, top)
     labels = [im.INDICATORS[i].label.split(" (")[0].lower() for i in spec.indicators]
@@ -204,8 +303,6 @@ def chapter_facts(res: ChapterResults) -> dict[str, str]:
                               for c in (comp["rank_eb"] - comp["rank_naive"]).nlargest(3).index]),
         "risers": name_list([f"{names[c]} ({comp.loc[c, 'rank_naive']:.0f} to {comp.loc[c, 'rank_eb']:.0f})"
                              for c in (comp["rank_naive"] - comp["rank_eb"]).nlargest(3).index]),
-        "n_ever_top": str(int((res.counts["n_top"] > 0).sum())), "n_stable": str(len(stable)),
-        "stable_names": name_list([names[c] for c in stable]), "stable_pct": f"{STABLE_SHARE:.0%}",
         "before_top_names": name_list([names.get(c, c) for c in before]),
         "correction_verdict": correction_verdict(before, top, names),
         "peer_relative_sentence": peer_relative_sentence(result),
@@ -226,6 +323,7 @@ def chapter_facts(res: ChapterResults) -> dict[str, str]:
                            ("noise_sd", np.sqrt(row["mean_sampling_var"])),
                            ("transient_sd", np.sqrt(row["transient_var"]))):
             f[f"{name}_{key}"] = "not available" if not np.isfinite(value) else f"{value:.2f}"
+    f.update(robust_facts(sens, res.counts["district_code"], names, f["top_n_word"]))
     f.update(_window_facts(res))
     return f
 

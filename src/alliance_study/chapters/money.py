@@ -138,30 +138,40 @@ def _interval(e: Estimate, digits: int = 2, unit: str = "") -> str:
     return f"{e.estimate:.{digits}f}{unit} (95% interval {e.ci_low:.{digits}f} to {e.ci_high:.{digits}f})"
 
 
+def pass_through_class(e: Estimate) -> str:
+    """How much of each Alliance dollar reached spending, classed by the estimate's 95% interval.
+
+    Above 1 ("more than dollar for dollar"), containing 1 but not 0 ("consistent with the whole grant"),
+    between 0 and 1 ("partial"), containing 0 ("not distinguishable from none"), below 0 ("negative").
+    """
+    lo, hi = e.ci_low, e.ci_high
+    if lo > 1:
+        return "more than dollar for dollar: spending rose by more than the Alliance grant"
+    if lo > 0 and hi >= 1:
+        return "consistent with the whole grant reaching spending"
+    if lo > 0:
+        return "partial: part of each Alliance dollar did not show up as spending"
+    if hi >= 0:
+        return "not distinguishable from no pass-through at all"
+    return "negative: spending fell as Alliance dollars rose"
+
+
+def intervals_disagree(a: Estimate, b: Estimate) -> bool:
+    """True when the two 95% intervals do not overlap."""
+    return a.ci_high < b.ci_low or a.ci_low > b.ci_high
+
+
 def pass_through_sentence(preferred: Estimate, plain: Estimate) -> str:
     """What the pass-through estimates say, by rule.
 
-    The preferred estimate is classed by its interval: above 1 ("more than dollar for dollar"), containing
-    1 but not 0 ("consistent with full pass-through"), between 0 and 1 ("partial"), containing 0 ("not
-    distinguishable from none"), below 0. If the plain two-way estimate's interval does not overlap the
-    preferred one, the sentence says the answer depends on the trend.
+    The preferred estimate is classed by :func:`pass_through_class`. If the plain two-way estimate's
+    interval does not overlap the preferred one, the sentence says the answer depends on the trend.
     """
-    lo, hi = preferred.ci_low, preferred.ci_high
-    if lo > 1:
-        cls = "more than dollar for dollar: spending rose by more than the Alliance grant"
-    elif lo > 0 and hi >= 1:
-        cls = "consistent with the whole grant reaching spending"
-    elif lo > 0:
-        cls = "partial: part of each Alliance dollar did not show up as spending"
-    elif hi >= 0:
-        cls = "not distinguishable from no pass-through at all"
-    else:
-        cls = "negative: spending fell as Alliance dollars rose"
     text = (
         f"Each additional Alliance dollar per pupil went with {_interval(preferred)} dollars of additional "
-        f"net current expenditure per pupil, {cls}."
+        f"net current expenditure per pupil, {pass_through_class(preferred)}."
     )
-    if plain.ci_high < lo or plain.ci_low > hi:
+    if intervals_disagree(plain, preferred):
         text += (
             f" Without district trends the estimate is {_interval(plain)}: the answer depends on "
             "how the designated districts' earlier decline is carried forward."
@@ -280,6 +290,15 @@ def _dollars(value: float | None) -> str:
     return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
 
 
+def crowd_out_others(r: MoneyResults) -> dict[str, Estimate]:
+    """The crowd-out coefficient under the specifications other than the preferred one, by label."""
+    return {
+        "without district trends": r.crowd_out["twfe"].alliance,
+        "amounts years only, with trends": r.crowd_out["trends_amounts"].alliance,
+        "amounts years only, without trends": r.crowd_out["twfe_amounts"].alliance,
+    }
+
+
 def facts(r: MoneyResults) -> dict[str, str]:
     """Every number and sentence the chapter's prose shows, formatted (name -> text)."""
     ch = r.changes.set_index(["group", "measure"])
@@ -295,14 +314,7 @@ def facts(r: MoneyResults) -> dict[str, str]:
         ),
         "pretrend_sentence": pretrend_sentence(r.pretrend),
         "pass_through_sentence": pass_through_sentence(r.pass_through["trends"], r.pass_through["twfe"]),
-        "crowd_out_sentence": crowd_out_sentence(
-            r.crowd_out["trends"].alliance,
-            {
-                "without district trends": r.crowd_out["twfe"].alliance,
-                "amounts years only, with trends": r.crowd_out["trends_amounts"].alliance,
-                "amounts years only, without trends": r.crowd_out["twfe_amounts"].alliance,
-            },
-        ),
+        "crowd_out_sentence": crowd_out_sentence(r.crowd_out["trends"].alliance, crowd_out_others(r)),
         "crowd_out_verdict": money.crowd_out_verdict(r.crowd_out["trends"].alliance),
         "dose_sentence": dose_sentence(r.dose["trends"], r.deflator_2018),
         "dose_sentence_twfe": dose_sentence(r.dose["twfe"], r.deflator_2018),

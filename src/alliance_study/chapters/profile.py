@@ -83,7 +83,7 @@ def district_facts(panel: pd.DataFrame, district_code: str | int, start_year: in
     cohort = rows["alliance_cohort"].dropna()
     dollars = rows.set_index("year")["alliance_dollars"].dropna()
     paid = dollars.loc[dollars > 0]
-    per_pupil = rows.set_index("year")["alliance_dollars_per_pupil"].dropna()
+    per_pupil = describe.alliance_dollars_per_pupil(rows).set_index("year")["dollars_per_pupil"]
     enrolled = rows.set_index("year")["enrollment"].dropna()
     return {
         "name": name,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from alliance_study.analysis import describe
 from alliance_study.analysis.groups import alliance_mask
 from alliance_study.chapters import display
 from alliance_study.data import facts as published_facts
@@ -153,6 +154,7 @@ def money_facts(funding: pd.DataFrame, ccer_fiscal_years: Sequence[int], end_yea
     before, through = dollars.loc[w0:w1 - 1].sum(), dollars.loc[w0:w1].sum()
     latest = funding.loc[funding["year"] == last_fy].iloc[0]
     per_pupil = funding.dropna(subset=["dollars_per_pupil"]).set_index("year")["dollars_per_pupil"]
+    counted = funding.set_index("year")["n_per_pupil"]
     return {
         "first_fy": first_fy,
         "fy2013_total": format(dollars.loc[ANNOUNCED_FY], ",.0f"),
@@ -175,9 +177,11 @@ def money_facts(funding: pd.DataFrame, ccer_fiscal_years: Sequence[int], end_yea
         "latest_recipients": int(latest["n_recipients"]),
         "latest_designated": int(latest["n_designated"]),
         "cum_all_m": format(dollars.loc[first_fy:last_fy].sum() / 1e6, ",.0f"),
-        "pp_first": format(per_pupil.loc[first_fy], ",.0f"),
+        "pp_first": display.format_per_pupil(per_pupil.loc[first_fy]),
         "pp_last_year": int(per_pupil.index.max()),
-        "pp_last": format(per_pupil.iloc[-1], ",.0f"),
+        "pp_last": display.format_per_pupil(per_pupil.iloc[-1]),
+        "pp_n": int(counted.loc[per_pupil.index.max()]),
+        "pp_definition": describe.PER_PUPIL_DEFINITION,
     }
 
 

@@ -19,7 +19,7 @@ from alliance_study.data.sources.common import year_span
 
 #: Number format of each measure in the prose (dollars and counts whole, indices to 0.01); others ".1f".
 MEASURE_FORMATS: dict[str, str] = {
-    "ppe_total": ",.0f", "alliance_dollars_per_pupil": ",.0f", "enrollment": ",.0f",
+    "ppe_total": ",.0f", "enrollment": ",.0f",
     "achievement_index": ".2f", "seda_grade_levels": ".2f",
 }
 DEFAULT_FORMAT = ".1f"
@@ -31,6 +31,12 @@ YEAR_FIELDS = ("start_year", "end_year")
 
 #: Groups drawn in the chapter's figures, in legend order.
 SHOWN_GROUPS = [describe.ALLIANCE, describe.COMPARISON, describe.STATE]
+
+#: Measures this chapter does not average over districts: Alliance dollars per pupil has one definition in
+#: the book (:func:`~alliance_study.analysis.describe.alliance_dollars_per_pupil`, pooled over the districts
+#: designated each year), which a mean of district ratios would contradict (issue 13: $1,181 here against
+#: $1,290 in the program chapter for FY2022); the comparison districts have none anyway.
+NOT_AVERAGED = ("alliance_dollars_per_pupil",)
 
 
 @dataclass
@@ -58,6 +64,8 @@ class TrendComparison:
         Last year with a graduation rate.
     regime_years
         Years of each test regime (``CMT``, ``SBAC``) in the range, as text ("none" if none).
+    per_pupil
+        :func:`~alliance_study.analysis.describe.alliance_dollars_per_pupil` by year over the range.
     """
 
     trends: pd.DataFrame
@@ -74,6 +82,7 @@ class TrendComparison:
     weight: str | None
     latest_grad_year: int | None
     regime_years: dict[str, str]
+    per_pupil: pd.DataFrame
 
 
 def compare(panel: pd.DataFrame, state: pd.DataFrame, outcomes: Sequence[str], context: Sequence[str],
@@ -99,7 +108,16 @@ def compare(panel: pd.DataFrame, state: pd.DataFrame, outcomes: Sequence[str], c
         Years shown.
     weight
         None for unweighted means of districts, or a column to weight by (``"enrollment"``).
+
+    Raises
+    ------
+    ValueError
+        If a measure of :data:`NOT_AVERAGED` is asked for.
     """
+    averaged = [m for m in (*outcomes, *context) if m in NOT_AVERAGED]
+    if averaged:
+        raise ValueError(f"{', '.join(averaged)} is not averaged over districts: the book states it once, "
+                         "pooled over the designated districts (describe.alliance_dollars_per_pupil)")
     panel = panel.assign(achievement_index=groups.achievement_index(panel))
     measures = list(outcomes) + list(context)
     trends = describe.group_trends(panel, measures, comparison=comparison, weight=weight,
@@ -120,6 +138,7 @@ def compare(panel: pd.DataFrame, state: pd.DataFrame, outcomes: Sequence[str], c
         latest_grad_year=describe.last_year_with_data(panel, "grad_rate", end_year=end_year),
         regime_years={name: year_span(panel.loc[regime == name, "year"]) or "none"
                       for name in ("CMT", "SBAC")},
+        per_pupil=describe.alliance_dollars_per_pupil(panel, start_year, end_year),
     )
 
 
@@ -203,11 +222,44 @@ def facts(result: TrendComparison) -> dict[str, Any]:
     if {"seda_grade_levels", "achievement_index"} <= set(result.gaps.index):
         out["seda_agreement"] = agreement_phrase(result.gaps.rename(index={"achievement_index": "index"}),
                                                  "seda_grade_levels", "index")
+    out.update(per_pupil_facts(result.per_pupil))
     out["latest_grad_year"] = result.latest_grad_year
     out["alliance_group"] = "districts first designated in " + " or ".join(
         f"FY{c}" for c in result.alliance_cohorts)
     out.update({f"{name.lower()}_years": text for name, text in result.regime_years.items()})
     return out
+
+
+def per_pupil_facts(per_pupil: pd.DataFrame) -> dict[str, str]:
+    """The latest year's Alliance dollars per pupil, as the program chapter states it.
+
+    Parameters
+    ----------
+    per_pupil
+        :func:`~alliance_study.analysis.describe.alliance_dollars_per_pupil` by year.
+
+    Returns
+    -------
+    dict
+        ``per_pupil_year``, ``per_pupil`` (whole dollars), ``per_pupil_n`` (districts counted) and
+        ``per_pupil_definition``; "not available" (and "no year") without any year.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"year": [2021, 2022], "n_districts": [33, 33],
+    ...                   "dollars_per_pupil": [1102.1, 1289.5]})
+    >>> per_pupil_facts(t)["per_pupil"], per_pupil_facts(t)["per_pupil_year"]
+    ('$1,290', '2022')
+    """
+    rows = per_pupil.dropna(subset=["dollars_per_pupil"]).sort_values("year")
+    last = rows.iloc[-1] if len(rows) else None
+    return {
+        "per_pupil_year": str(int(last["year"])) if last is not None else "no year",
+        "per_pupil": display.format_per_pupil(float(last["dollars_per_pupil"])) if last is not None
+        else "not available",
+        "per_pupil_n": str(int(last["n_districts"])) if last is not None else "0",
+        "per_pupil_definition": describe.PER_PUPIL_DEFINITION,
+    }
 
 
 def _cell(fmt: str):

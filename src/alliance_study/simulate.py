@@ -541,3 +541,55 @@ def covariate_selection_panel(n_units: int = 120, years: Sequence[int] = tuple(r
         "cohort": pd.array(np.where(treated[unit], cohort, np.nan), dtype="Float64").astype("Int64"),
         "y": y, "tau": tau, "x": x[unit],
     })
+
+
+# --- one treated district under a factor model (synthetic control and synthetic DiD) ---------------------
+
+def factor_panel(
+    n_units: int = 40,
+    years: Sequence[int] = tuple(range(2007, 2019)),
+    first_post_year: int = 2013,
+    n_treated: int = 1,
+    effect: float = 0.0,
+    treated_shift: float = 0.0,
+    n_factors: int = 2,
+    loading_sd: float = 0.5,
+    unit_sd: float = 1.0,
+    year_sd: float = 0.3,
+    noise_sd: float = 0.2,
+    seed: int | np.random.Generator = 0,
+) -> pd.DataFrame:
+    """A balanced district-year panel with interactive fixed effects and ``n_treated`` treated districts.
+
+    ``y0 = unit effect + year effect + loadings_i' factors_t + noise``; the first ``n_treated`` districts
+    (codes ``0000111``, ``0000211``, ...) add ``treated_shift`` in every year (a level no convex combination
+    of the others can reach, as for the largest cities) and ``effect`` from ``first_post_year`` on. The
+    factors are random walks, so districts drift apart along paths only similar districts share: the setting
+    in which synthetic control and synthetic DiD weights help (Arkhangelsky et al. 2021).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``district_code, year, cohort`` (Int64, missing if never treated), ``y``, ``y0`` and ``tau``.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    years = np.asarray(list(years), dtype=int)
+    n_years = len(years)
+    unit_fe = rng.normal(0.0, unit_sd, n_units)
+    year_fe = rng.normal(0.0, year_sd, n_years)
+    factors = np.cumsum(rng.normal(0.0, 1.0, (n_years, n_factors)), axis=0)
+    loadings = rng.normal(0.0, loading_sd, (n_units, n_factors))
+    noise = rng.normal(0.0, noise_sd, (n_units, n_years))
+    y0 = unit_fe[:, None] + year_fe[None, :] + loadings @ factors.T + noise
+    treated = np.arange(n_units) < n_treated
+    y0[treated] += treated_shift
+    tau = np.where(treated[:, None] & (years[None, :] >= first_post_year), effect, 0.0)
+    cohort = np.where(treated, float(first_post_year), np.nan)
+    return pd.DataFrame({
+        "district_code": np.repeat([f"{i + 1:05d}11" for i in range(n_units)], n_years),
+        "year": np.tile(years, n_units).astype("int64"),
+        "cohort": pd.array(np.repeat(cohort, n_years), dtype="Float64").astype("Int64"),
+        "y": (y0 + tau).ravel(),
+        "y0": y0.ravel(),
+        "tau": tau.ravel(),
+    })

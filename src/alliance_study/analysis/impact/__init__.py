@@ -29,7 +29,7 @@ One module per concern, behind this thin API (the way pyfixest keeps one file pe
 - :mod:`.overlap`: propensity scores, the overlap region, and the trimmed, weighted and doubly robust DiD
   on it (import the module).
 - :mod:`.synthetic`: synthetic control and synthetic difference-in-differences for one district at a time
-  (the largest districts), with placebo-in-space inference.
+  (the largest districts), with placebo-in-space inference (import the module).
 
 Vocabulary
 ----------

@@ -290,3 +290,29 @@ def test_placebo_year_and_overlap_facts(simulated):
     fake = impact.DesignResult(None, "y", frame, *([None] * 10))
     assert chapter.overlap_facts(fake) == {"overlap_treated": "29-99%", "overlap_control": "0-31%",
                                            "overlap_n_common": "2"}
+
+
+def test_judgement_names_every_significant_design_and_ignores_extrapolated_ones():
+    base = {"outcome": "achievement_index", "estimate": 0.05, "se": 0.1, "p_cluster": 0.6,
+            "rm_breakdown": 2.0, "pretrend_p": 0.3}
+    rows = {"main": base, "near_miss": {**base, "estimate": 0.02, "p_cluster": 0.8},
+            "covariates": {**base, "estimate": -0.31, "p_cluster": 0.012},
+            "staggered": {**base, "estimate": 0.2, "p_cluster": 0.0004}}
+    labels = {"covariates": "with baseline covariates", "staggered": "with all cohorts"}
+    text = chapter.evidence_judgement(rows, extrapolated=["covariates"], labels=labels)
+    assert text.startswith("The data show no detectable effect")
+    assert ("The estimate is distinguishable from zero (-0.310, p = 0.012) with baseline covariates, a "
+            "comparison without common support whose estimate is an extrapolation; and (0.200, p < 0.001) "
+            "with all cohorts.") in text
+    assert "near-miss" not in text
+    # Nothing significant elsewhere: no second sentence.
+    quiet = {k: {**v, "p_cluster": 0.5} for k, v in rows.items()}
+    assert chapter.significant_designs_text(quiet, labels) == ""
+    # A significant extrapolated design neither rescues nor sinks a robust main estimate ...
+    strong = {"outcome": "grad_rate", "estimate": 4.0, "se": 1.0, "p_cluster": 0.001, "rm_breakdown": 2.0,
+              "pretrend_p": 0.3}
+    against = {"main": strong, "covariates": {**strong, "estimate": -3.0, "p_cluster": 0.01}}
+    judged = chapter.evidence_judgement(against, extrapolated=["covariates"])
+    assert judged.startswith("The estimate holds up")
+    # ... and a design without a label is named by its key.
+    assert "in the covariates design" in chapter.evidence_judgement(against, extrapolated=["covariates"])

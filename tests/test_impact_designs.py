@@ -164,3 +164,62 @@ def test_overlap_did_refuses_several_cohorts_and_missing_covariates():
         overlap.overlap_did(one, "y", [], "dr", n_boot=0)
     with pytest.raises(ValueError, match="estimator must be"):
         overlap.overlap_did(one, "y", [], "psm", n_boot=0)
+
+
+# --- the designs page (chapters.impact.designs) -----------------------------------------------------------
+
+def test_few_districts_and_overlap_verdicts_follow_the_counts():
+    from alliance_study.chapters.impact import designs as page
+
+    assert page.few_districts_text(30, 7).startswith("With only 7 comparison districts")
+    assert page.few_districts_text(4, 30).startswith("With only 4 designated districts")
+    assert page.few_districts_text(30, 40).startswith("With 30 designated and 40 comparison")
+    table = pd.DataFrame({"n": [30, 100], "n_overlap": [0, 6]}, index=["treated", "comparison"])
+    assert page.overlap_text(table).startswith("No district pair shares common support")
+    table["n_overlap"] = [12, 40]
+    assert page.overlap_text(table).startswith("12 of the 30 designated and 40 of the 100")
+    table["n_overlap"] = [4, 40]
+    assert page.overlap_text(table).startswith("Only 4 of the 30 designated")
+
+
+def test_significant_text_names_every_significant_row():
+    from alliance_study.chapters.impact import designs as page
+
+    table = pd.DataFrame({"outcome": ["seda_gcs_eb", "grad_rate", "suspension_rate"],
+                          "estimate": [-0.2, 2.5, 1.0], "p": [0.0004, 0.03, 0.2]})
+    text = page.significant_text(table, "p", "cluster-robust")
+    assert text == ("Cluster-robust p-values below 0.05: SEDA (grade levels) -0.200 (p < 0.001); "
+                    "Graduation rate (pp) 2.50 (p = 0.030).")
+    quiet = page.significant_text(table.assign(p=0.5), "p", "bootstrap")
+    assert quiet == "No bootstrap p-value is below 0.05."
+
+
+def test_balance_table_hand_case():
+    from alliance_study.chapters.impact import designs as page
+
+    panel = pd.DataFrame({"district_code": ["a", "a", "b", "b", "c"], "year": [2009, 2010, 2009, 2010, 2009],
+                          "seda_gcs_eb": [4.0, 5.0, 6.0, np.nan, 7.0],
+                          "frl_share": [50.0, 60.0, 20.0, 30.0, 10.0]})
+    index = pd.DataFrame({"district_code": ["a", "b"], "year": 2011, "dpi": [60.0, 80.0]})
+    out = page.balance_table(panel, {"one": ["a"], "two": ["b", "c"]}, index, (2009, 2010)).set_index("group")
+    assert out.loc["one", "SEDA (grade levels)"] == 4.5 and out.loc["one", "FRL share (%)"] == 55.0
+    # b's SEDA mean is 6 (the missing year is skipped), c's 7; b's FRL 25, c's 10; only b has an index.
+    assert out.loc["two", "SEDA (grade levels)"] == 6.5 and out.loc["two", "FRL share (%)"] == 17.5
+    assert out.loc["two", "rebuilt DPI"] == 80.0 and out.loc["two", "districts"] == 2
+
+
+def test_designs_page_executes_on_the_real_build(real_build, tmp_path):
+    """The page runs on the real build; its DPI and overlap facts match the analysis functions."""
+    from _notebooks import NOTEBOOK_DIR, Job, error_outputs, execute, glued, glued_values, referenced_glue
+
+    job = Job(NOTEBOOK_DIR / "12_check_designs.ipynb", tmp_path / "designs.ipynb",
+              {"data_dir": str(real_build[1]), "overlap_draws": 49, "n_permutations": 999})
+    execute([job])
+    assert error_outputs(job.output) == []
+    assert not set(referenced_glue(job.output)) - set(glued(job.output))
+    g = glued_values(job.output)
+    assert int(g["dpi_n_overlap"]) >= 27 and g["dpi_year"] == "2011"
+    assert abs(float(g["hartford_dpi_2011"]) - dpi.HARTFORD_CMT_DPI[2011]) <= 2.5
+    assert int(g["near_miss_dpi_n"]) == len(g["near_miss_dpi_names"].split(", "))
+    # The overlap region is small: the verdict says so.
+    assert g["overlap_text"].startswith(("Only", "No district"))

@@ -54,6 +54,7 @@ from alliance_study.analysis.impact.designs import (
     add_analysis_columns,
     baseline_values,
     near_miss_codes,
+    near_miss_design,
     standard_designs,
 )
 from alliance_study.analysis.impact.dose import (
@@ -170,6 +171,7 @@ __all__ = [
     "lowest_baseline_codes",
     "mde",
     "near_miss_codes",
+    "near_miss_design",
     "permutation_coefficients",
     "permutation_t_statistics",
     "placebo_outcomes",

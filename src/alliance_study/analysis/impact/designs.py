@@ -42,6 +42,8 @@ COMPARISON_GROUPS: dict[str, str] = {
     "never_town": "town districts never designated",
     "never_town_regional": "town and regional districts never designated",
     "near_miss": "the lowest-performing never-designated town and regional districts at baseline",
+    "near_miss_dpi": "never-designated town districts ranked just above the cut-off on the rebuilt 2011 "
+                     "District Performance Index",
 }
 
 #: z-quantile sum for 80% power at a two-sided 5% test: the "2.8 x SE" rule.
@@ -120,6 +122,9 @@ class Design:
     baseline_measure, baseline_years
         Measure and years defining baseline performance (near-miss group, eligibility for randomization
         inference) and the baseline covariate means.
+    near_miss_codes
+        The districts of the ``near_miss_dpi`` comparison (:func:`alliance_study.analysis.impact.dpi.
+        near_miss_by_dpi`); ignored by the other comparisons.
     ri_lowest_k
         Randomization inference is run twice: re-assigning designation among all districts of the
         sample, and (if set) among the treated districts and the ``k`` lowest-baseline districts.
@@ -136,17 +141,21 @@ class Design:
     baseline_years: tuple[int, int] = (2009, 2012)
     ri_lowest_k: int | None = None
     label: str = ""
+    near_miss_codes: tuple[str, ...] = ()
 
 
 def standard_designs(near_miss_n: int = 30, covariates: Sequence[str] = COVARIATES,
                      ri_lowest_k: int | None = 60, baseline_measure: str = "seda_gcs_eb",
-                     baseline_years: tuple[int, int] = (2009, 2012)) -> dict[str, Design]:
+                     baseline_years: tuple[int, int] = (2009, 2012),
+                     near_miss_codes: Sequence[str] = ()) -> dict[str, Design]:
     """The chapter's four designs, keyed by name.
 
     - ``main``: the 2013 cohort against never-designated town districts (randomization inference also
       within the 2013 cohort plus the ``ri_lowest_k`` lowest-baseline districts);
-    - ``near_miss``: the 2013 cohort against the ``near_miss_n`` lowest-performing never-designated town
-      and regional districts at baseline;
+    - ``near_miss``: the 2013 cohort against ``near_miss_codes`` if given (the never-designated districts
+      ranked just above the cut-off on the rebuilt 2011 DPI, :mod:`alliance_study.analysis.impact.dpi`),
+      otherwise the ``near_miss_n`` lowest-performing never-designated town and regional districts on the
+      baseline measure;
     - ``covariates``: the 2013 cohort against never-designated town and regional districts, with baseline
       poverty, English-learner share and log enrollment (x year effects);
     - ``staggered``: all cohorts (2013, 2018, 2023) against never-designated town districts.
@@ -155,9 +164,7 @@ def standard_designs(near_miss_n: int = 30, covariates: Sequence[str] = COVARIAT
     return {
         "main": Design("main", (2013,), "never_town", near_miss_n, (), ri_lowest_k=ri_lowest_k,
                        label="2013 cohort vs. never-designated town districts", **common),
-        "near_miss": Design("near_miss", (2013,), "near_miss", near_miss_n, (),
-                            label=f"2013 cohort vs. the {near_miss_n} lowest never-designated districts",
-                            **common),
+        "near_miss": near_miss_design(near_miss_n, tuple(near_miss_codes), **common),
         "covariates": Design("covariates", (2013,), "never_town_regional", near_miss_n, tuple(covariates),
                              label="2013 cohort vs. never-designated town and regional districts, "
                                    "baseline covariates x year", **common),
@@ -165,3 +172,16 @@ def standard_designs(near_miss_n: int = 30, covariates: Sequence[str] = COVARIAT
                             label="2013, 2018 and 2023 cohorts vs. never-designated town districts",
                             **common),
     }
+
+
+def near_miss_design(near_miss_n: int = 30, near_miss_codes: Sequence[str] = (), name: str = "near_miss",
+                     **options) -> Design:
+    """The 2013 cohort against a near-miss group: the listed districts (``near_miss_dpi``) if any, otherwise
+    the ``near_miss_n`` lowest never-designated districts on the baseline measure (``near_miss``)."""
+    if near_miss_codes:
+        codes = tuple(str(c) for c in near_miss_codes)
+        return Design(name, (2013,), "near_miss_dpi", len(codes), (), near_miss_codes=codes,
+                      label=f"2013 cohort vs. the {len(codes)} never-designated districts ranked just above "
+                            "the cut-off on the 2011 DPI", **options)
+    return Design(name, (2013,), "near_miss", near_miss_n, (),
+                  label=f"2013 cohort vs. the {near_miss_n} lowest never-designated districts", **options)

@@ -71,6 +71,10 @@ def build_sample(panel: pd.DataFrame, outcome: str, design: Design, start_year: 
         control_mask = groups.comparison_mask(frame, "other_town_districts")
     elif design.comparison == "never_town_regional":
         control_mask = groups.comparison_mask(frame, "non_alliance_town_and_regional")
+    elif design.comparison == "near_miss_dpi":
+        # Listed districts, but never one designated in any cohort (a later cohort is no clean control).
+        listed = frame["district_code"].isin(list(design.near_miss_codes))
+        control_mask = listed & ~groups.alliance_mask(frame)
     else:
         codes = near_miss_codes(frame, design.near_miss_n, design.baseline_measure, design.baseline_years)
         control_mask = frame["district_code"].isin(codes)

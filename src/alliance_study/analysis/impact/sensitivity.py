@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -236,8 +237,7 @@ def placebo_outcomes(panel: pd.DataFrame, design: Design, outcomes: Sequence[str
     pandas.DataFrame
         ``outcome, estimate, se, p_cluster, p_ri, mde, n_treated, n_control``.
     """
-    plain = Design(design.name, design.cohorts, design.comparison, design.near_miss_n, (),
-                   design.baseline_measure, design.baseline_years, design.ri_lowest_k, design.label)
+    plain = dataclasses.replace(design, covariates=())
     rows = []
     for k, outcome in enumerate(outcomes):
         sample = build_sample(panel, outcome, plain, start_year, end_year)

@@ -38,6 +38,7 @@ from alliance_study.chapters.impact.prose import (
     pretrend_verdict,
     prose_values,
     robustness_text,
+    significant_designs_text,
     verdict,
 )
 from alliance_study.chapters.impact.tables import (
@@ -157,7 +158,7 @@ def judgement_facts(table: pd.DataFrame, designs: Sequence[str], outcomes: Seque
         rows = {name: indexed.loc[(name, o)].to_dict() | {"outcome": o} for name in designs}
         facts[f"{o}_robustness"] = robustness_text(rows, phrases)
         facts[f"{o}_breakdown_text"] = breakdown_text(rows["main"]["rm_breakdown"])
-        facts[f"{o}_judgement"] = evidence_judgement(rows, extrapolated=extrapolated)
+        facts[f"{o}_judgement"] = evidence_judgement(rows, extrapolated=extrapolated, labels=phrases)
         facts[f"{o}_max_p"] = format_p(max(rows["main"][k] for k in ("p_cluster", "p_wild", "p_ri")))
     return facts
 
@@ -293,6 +294,7 @@ __all__ = [
     "prose_values",
     "robustness_text",
     "sensitivity_table",
+    "significant_designs_text",
     "simulated_example",
     "staggered_facts",
     "static_display",

@@ -141,18 +141,23 @@ def breakdown_text(breakdown: float) -> str:
 
 
 def evidence_judgement(rows: Mapping[str, Mapping[str, Any]], base: str = "main", alpha: float = 0.05,
-                       extrapolated: Sequence[str] = ()) -> str:
-    """A one-sentence judgement of an outcome's evidence across designs, following fixed rules.
+                       extrapolated: Sequence[str] = (), labels: Mapping[str, str] | None = None) -> str:
+    """A judgement of an outcome's evidence across designs, following fixed rules.
 
     Not distinguishable from zero in the base design: "no detectable effect". Otherwise fragile if the sign
-    changes in any other design (designs in ``extrapolated``, whose comparison has no common support with
-    the treated districts, are not counted), the breakdown value is below 1, the pre-trend test rejects, or
-    the linear-trend-adjusted estimate (``trend_p``, where it exists) is not distinguishable from zero or
-    has the other sign; robust if none of these.
+    changes in any other design, the breakdown value is below 1, the pre-trend test rejects, or the
+    linear-trend-adjusted estimate (``trend_p``, where it exists) is not distinguishable from zero or has the
+    other sign; robust if none of these. Designs in ``extrapolated`` (no common support with the treated
+    districts) count neither for nor against the estimate. Every other design whose estimate is
+    distinguishable from zero is then named (:func:`significant_designs_text`), extrapolated ones included
+    and marked as such, so no significant result goes unmentioned.
     """
     r = rows[base]
+    tail = significant_designs_text(rows, labels or {}, base, alpha, extrapolated)
+    tail = f" {tail}" if tail else ""
     if not np.isfinite(r["p_cluster"]) or r["p_cluster"] >= alpha:
-        return "The data show no detectable effect, which with this design is not evidence of no effect."
+        return ("The data show no detectable effect, which with this design is not evidence of no effect."
+                + tail)
     b = float(r["estimate"])
     sign_change = any(np.sign(float(o["estimate"])) != np.sign(b) for k, o in rows.items()
                       if k != base and k not in set(extrapolated))
@@ -162,9 +167,49 @@ def evidence_judgement(rows: Mapping[str, Mapping[str, Any]], base: str = "main"
     fragile = sign_change or trend_fails or (np.isfinite(r["rm_breakdown"]) and r["rm_breakdown"] < 1) or (
         np.isfinite(r["pretrend_p"]) and r["pretrend_p"] < alpha)
     if fragile:
-        return "Taken together, these checks do not support reading the estimate as an effect of the program."
+        return ("Taken together, these checks do not support reading the estimate as an effect of the "
+                "program." + tail)
     return ("The estimate holds up against these checks, although designation was not random and they cannot "
-            "rule out every alternative.")
+            "rule out every alternative." + tail)
+
+
+def significant_designs_text(rows: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str],
+                             base: str = "main", alpha: float = 0.05,
+                             extrapolated: Sequence[str] = ()) -> str:
+    """The designs other than ``base`` whose estimate is distinguishable from zero, in one sentence.
+
+    Parameters
+    ----------
+    rows
+        Design name -> estimates-table row (``estimate``, ``p_cluster``, ``outcome``).
+    labels
+        Design name -> phrase ("against the near-miss group"); the name itself where missing.
+    base, alpha
+        The design judged, and the significance level.
+    extrapolated
+        Designs without common support: named with a warning that their estimate is extrapolation.
+
+    Returns
+    -------
+    str
+        Empty if there are none, e.g. ``"The estimate is distinguishable from zero (-0.31, p = 0.012) with
+        baseline covariates, a comparison without common support whose estimate is an extrapolation."``
+    """
+    parts = []
+    for name, row in rows.items():
+        p = float(row.get("p_cluster", float("nan")))
+        if name == base or not np.isfinite(p) or p >= alpha:
+            continue
+        shown = _fmt_p(p)
+        shown = shown.replace("<", "p < ") if shown.startswith("<") else f"p = {shown}"
+        text = (f"({_fmt(float(row['estimate']), outcome_digits(str(row.get('outcome', ''))))}, {shown}) "
+                f"{labels.get(name, f'in the {name} design')}")
+        if name in set(extrapolated):
+            text += ", a comparison without common support whose estimate is an extrapolation"
+        parts.append(text)
+    if not parts:
+        return ""
+    return "The estimate is distinguishable from zero " + "; and ".join(parts) + "."
 
 
 def format_p(value: float) -> str:

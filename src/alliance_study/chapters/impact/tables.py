@@ -37,6 +37,8 @@ def design_table(designs: Mapping[str, Design]) -> pd.DataFrame:
         comparison = COMPARISON_GROUPS[d.comparison]
         if d.comparison == "near_miss":
             comparison = f"the {d.near_miss_n} " + comparison[4:]
+        elif d.comparison == "near_miss_dpi":
+            comparison = f"the {d.near_miss_n} {comparison}"
         pools = "all districts of the sample"
         if d.ri_lowest_k:
             pools += f"; the {d.ri_lowest_k} lowest at baseline (designated districts always included)"

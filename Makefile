@@ -10,7 +10,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all install fetch panel run book pdf lab chromium check-book test lint bench clean distclean
+.PHONY: all install fetch panel run book pdf lab chromium check-book test lint bench mutation clean distclean
 
 all: book
 
@@ -80,6 +80,15 @@ bench: panel
 	$(BIN)/python benchmarks/bench_improvement.py
 	$(BIN)/python benchmarks/bench_impact.py
 	$(BIN)/python benchmarks/bench_book.py
+
+# Mutation testing of the impact estimators (mutmut, a sample of mutants; the `mutation` extra).
+MUTATION_STAMP := $(VENV)/.mutation-stamp
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[mutation]"
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP) panel
+	$(BIN)/python benchmarks/bench_mutation.py
 
 clean:
 	-$(BIN)/alliance-study clean-book

@@ -21,29 +21,26 @@ import pandas as pd
 
 from alliance_study.analysis.impact.inference import (
     BootstrapResult,
-    FixedEffectsProjector,
     RandomizationResult,
     assignment_pool,
     permuted_assignments,
     randomization_result,
     wild_bootstrap_core,
 )
-from alliance_study.analysis.impact.regression import covariate_design
+from alliance_study.analysis.impact.postavg import post_average_problem
 from alliance_study.analysis.impact.results import EventStudy
-from alliance_study.analysis.impact.sample import integer_codes
 
 
 def event_study_wild_bootstrap(sample: pd.DataFrame, outcome: str, study: EventStudy, n_boot: int = 9_999,
                                weights: str = "webb", covariates: Sequence[str] = (), null: float = 0.0,
-                               seed: int | np.random.Generator = 0) -> BootstrapResult:
+                               seed: int | np.random.Generator = 0,
+                               cluster_draws: pd.DataFrame | None = None) -> BootstrapResult:
     """WCR bootstrap-t of the TWFE event study's post-period average (equal weights over post event times).
 
-    With ``theta = w * sum_{e >= 0} b_e`` and ``j`` the first post event time, the event study's fit
-    ``sum_e D_e b_e`` equals
-    ``(D_j / w) theta + sum_{post e != j} (D_e - D_j) b_e + sum_{pre e} D_e b_e``: the average is the
-    coefficient on ``D_j / w`` once the other columns (and the fixed effects and covariates) are projected
-    off, so the one-regressor bootstrap applies unchanged. Its estimate and t statistic equal
-    ``study.post_average()`` (the cluster-robust variance is invariant to the reparametrization; tested).
+    The average is the coefficient of one regressor once the other event-time columns, the fixed effects
+    and the covariates are projected off (:func:`~.postavg.post_average_problem`), so the one-regressor
+    bootstrap applies unchanged. Its estimate and t statistic equal ``study.post_average()`` (the
+    cluster-robust variance is invariant to the reparametrization; tested).
 
     Parameters
     ----------
@@ -55,24 +52,18 @@ def event_study_wild_bootstrap(sample: pd.DataFrame, outcome: str, study: EventS
         As in :func:`~alliance_study.analysis.impact.wild_cluster_bootstrap`.
     covariates
         The baseline covariates the event study was fitted with.
+    cluster_draws
+        Bootstrap weights to use instead of drawing them: index ``district_code`` (every district of the
+        sample), one column per draw. Tests of several outcomes or designs that share them have jointly
+        distributed bootstrap statistics (Romano-Wolf, :mod:`.multiple`).
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     events = [int(e) for e in study.vcov.index]
-    post = [e for e in events if e >= 0]
-    if not post:
-        raise ValueError("the event study has no post-period estimate")
-    et = sample["event_time"]
-    dummies = {e: (et == e).fillna(False).astype(float).to_numpy() for e in events}
-    j = post[0]
-    w = 1.0 / len(post)
-    nuisance = [dummies[e] - dummies[j] if e in post else dummies[e] for e in events if e != j]
-    controls = covariate_design(sample, covariates, ()).to_numpy(dtype=float)
-    controls = np.column_stack([controls, *nuisance]) if nuisance else controls
-    units, _ = integer_codes(sample["district_code"])
-    years, _ = integer_codes(sample["year"])
-    proj = FixedEffectsProjector(units, years, controls if controls.size else None)
-    return wild_bootstrap_core(proj, dummies[j] / w, sample[outcome].to_numpy(dtype=float), n_boot, weights,
-                               null, rng)
+    proj, x, y = post_average_problem(sample, outcome, covariates, events)
+    draws = None
+    if cluster_draws is not None:
+        draws = cluster_draws.reindex(np.unique(sample["district_code"].to_numpy())).to_numpy(dtype=float)
+    return wild_bootstrap_core(proj, x, y, n_boot, weights, null, rng, draws)
 
 
 def cs_permutation_statistics(sample: pd.DataFrame, outcome: str, assignments: np.ndarray,

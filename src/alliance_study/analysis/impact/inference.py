@@ -422,9 +422,13 @@ def wild_cluster_bootstrap(sample: pd.DataFrame, outcome: str, n_boot: int = 9_9
 
 
 def wild_bootstrap_core(proj: FixedEffectsProjector, regressor: np.ndarray, outcome: np.ndarray, n_boot: int,
-                        weights: str, null: float, rng: np.random.Generator) -> BootstrapResult:
+                        weights: str, null: float, rng: np.random.Generator,
+                        draws: np.ndarray | None = None) -> BootstrapResult:
     """The WCR bootstrap-t of the coefficient on ``regressor`` once ``proj`` has projected off the fixed
-    effects and every other regressor (see :func:`wild_cluster_bootstrap`)."""
+    effects and every other regressor (see :func:`wild_cluster_bootstrap`).
+
+    ``draws`` (clusters x draws, clusters in ``proj``'s order) are used instead of drawing ``weights``, so
+    that several tests can share the same draws (Romano-Wolf; :mod:`.multiple`)."""
     cl = proj.units
     n_cl = proj.n_units
     n = len(outcome)
@@ -443,7 +447,7 @@ def wild_bootstrap_core(proj: FixedEffectsProjector, regressor: np.ndarray, outc
     np.add.at(c, cl, x[:, None] * mu)
     b_h = np.bincount(cl, weights=x * restricted, minlength=n_cl)
     xx_g = np.bincount(cl, weights=x * x, minlength=n_cl)
-    v, enumerated = _bootstrap_weights(weights, n_cl, n_boot, rng)
+    v, enumerated = (draws, False) if draws is not None else _bootstrap_weights(weights, n_cl, n_boot, rng)
     db = (b_h @ v) / xx
     s = c @ v - xx_g[:, None] * db[None, :]
     se_b = np.sqrt(scale * np.einsum("gb,gb->b", s, s)) / xx

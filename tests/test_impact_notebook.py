@@ -63,8 +63,9 @@ def test_chapter_numbers_match_the_library(executed):
     values = glued_values(path)
     params = declared_parameters(SOURCE)
     panel = impact.add_analysis_columns(load.load_panel(data_dir))
-    designs = impact.standard_designs(params["near_miss_n"], params["covariates"], params["ri_lowest_k"],
-                                      params["baseline_measure"], tuple(params["baseline_years"]))
+    designs = impact.standard_designs(covariates=params["covariates"], ri_lowest_k=params["ri_lowest_k"],
+                                      baseline_measure=params["baseline_measure"],
+                                      baseline_years=tuple(params["baseline_years"]))
     for outcome in ("seda_gcs_eb", "grad_rate"):
         sample = impact.build_sample(panel, outcome, designs["main"], params["start_year"],
                                      params["main_end_year"])
@@ -77,4 +78,7 @@ def test_chapter_numbers_match_the_library(executed):
         assert values[f"main_{outcome}_p_cluster"] == chapter.format_p(post["p_value"])
         assert values[f"main_{outcome}_static_estimate"] == f"{did.estimate:,.{d}f}"
     assert values["n_2013"] == "30"
+    # The near-miss group is the DPI one (never-designated town districts ranked just above the cut-off).
+    near_miss = chapter.dpi_near_miss(load.load_table("cmt_capt_by_grade", data_dir), panel)
+    assert values["near_miss_n"] == str(len(near_miss)) and 3 <= len(near_miss) <= 15
     assert values["jm_benchmark"] == "0.0316"

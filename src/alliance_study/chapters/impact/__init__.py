@@ -17,6 +17,7 @@ from alliance_study import simulate
 from alliance_study.analysis import impact
 from alliance_study.analysis.impact import DesignResult, DoseResponse
 from alliance_study.chapters import display
+from alliance_study.chapters.impact.designs import dpi_near_miss
 from alliance_study.chapters.impact.figures import (
     ESTIMATOR_STYLE,
     plot_event_grid,
@@ -268,6 +269,7 @@ __all__ = [
     "design_table",
     "dose_facts",
     "dose_table",
+    "dpi_near_miss",
     "estimate_facts",
     "estimates_display",
     "estimates_table",

@@ -430,3 +430,10 @@ def near_miss_facts(table: pd.DataFrame, n_permutations: int, main_end_year: int
     return {"near_miss_few_text": few_districts_text(n_treated, n_control),
             "near_miss_significant": text.replace("p_ri", "randomization p"),
             "n_permutations": f"{n_permutations:,}", "main_end_year": str(main_end_year)}
+
+
+def dpi_near_miss(by_grade: pd.DataFrame, panel: pd.DataFrame) -> list[str]:
+    """The near-miss group of the impact chapter: never-designated town districts ranked
+    :data:`~alliance_study.analysis.impact.dpi.NEAR_MISS_RANKS` on the rebuilt 2011 DPI
+    (:func:`rebuild_dpi`)."""
+    return rebuild_dpi(by_grade, panel).near_miss

@@ -223,3 +223,24 @@ def test_designs_page_executes_on_the_real_build(real_build, tmp_path):
     assert int(g["near_miss_dpi_n"]) == len(g["near_miss_dpi_names"].split(", "))
     # The overlap region is small: the verdict says so.
     assert g["overlap_text"].startswith(("Only", "No district"))
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_overlap_estimators_match_moderndid(seed):
+    """Two periods: the unpenalized doubly robust and weighted estimates equal moderndid's drdid_panel
+    (Sant'Anna-Zhao, logit MLE + OLS) and std_ipw_did_panel (normalized Abadie weights), an independent
+    implementation; the district bootstrap's standard error is near drdid's influence-function one."""
+    moderndid = pytest.importorskip("moderndid")
+    sim = impact.prepare_sample(simulate.covariate_selection_panel(n_units=200, years=(2012, 2013),
+                                                                   seed=seed))
+    wide = sim.pivot(index="district_code", columns="year", values="y")
+    units = sim.groupby("district_code")[["treated", "x"]].first().reindex(wide.index)
+    x = np.column_stack([np.ones(len(units)), units["x"]])
+    y1, y0, d = wide[2013].to_numpy(), wide[2012].to_numpy(), units["treated"].to_numpy()
+    dr = moderndid.drdid_panel(y1, y0, d, x)
+    ipw = moderndid.std_ipw_did_panel(y1, y0, d, x)
+    mine_dr = overlap.overlap_did(sim, "y", ["x"], "dr", n_boot=299, seed=1, ridge=0.0)
+    mine_ipw = overlap.overlap_did(sim, "y", ["x"], "ipw", n_boot=0, ridge=0.0)
+    assert mine_dr.estimate == pytest.approx(dr.att, abs=1e-8)
+    assert mine_ipw.estimate == pytest.approx(ipw.att, abs=1e-8)
+    assert mine_dr.se == pytest.approx(dr.se, rel=0.25)

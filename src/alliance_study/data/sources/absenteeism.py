@@ -24,17 +24,17 @@ import pandas as pd
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
     EDSIGHT_TOKENS,
-    STATE_CODE,
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
     check_export_end,
     check_unique,
-    first_true,
     load_with_state_totals,
     parse_code,
     read_export,
+    refuse_district_rows,
+    refuse_first,
     spring_year,
     to_number,
     year_from_path,
@@ -172,23 +172,15 @@ def read_absenteeism_file(
         # A zero count with a positive rate (or the reverse) means the columns are out of step.
         clash = (count == 0) != (out["chronic_absent_rate"] == 0)
         clash &= count.notna() & out["chronic_absent_rate"].notna()
-        if clash.any():
-            i = first_true(clash)
-            raise RawDataError(
-                display,
-                f"count {count.iloc[i]:g} and rate {out['chronic_absent_rate'].iloc[i]:g} "
-                "disagree about zero",
-                row=int(df["_line"].iloc[i]), column=count_label,
-            )
+        refuse_first(df, clash, display, count_label,
+                     lambda i: f"count {count.iloc[i]:g} and rate {out['chronic_absent_rate'].iloc[i]:g} "
+                               "disagree about zero")
         out["chronic_absent_count"] = count
     else:
         out["chronic_absent_count"] = np.nan
 
-    is_state = out["district_code"] == STATE_CODE
-    if state_file and not is_state.all():
-        i = first_true(~is_state)
-        raise RawDataError(display, f"state-total file has a district row ({out['district_code'].iloc[i]})",
-                           row=int(out["_line"].iloc[i]), column=table.columns[0])
+    if state_file:
+        refuse_district_rows(out, display, table.columns[0])
     check_unique(out, ["district_code"], display)
     out.insert(1, "year", np.int64(year))
     out["year"] = out["year"].astype("int64")

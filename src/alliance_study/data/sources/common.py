@@ -975,6 +975,13 @@ def refuse_first(df: pd.DataFrame, mask: pd.Series, display: str, column: str,
         raise RawDataError(display, message(i), row=int(df["_line"].iloc[i]), column=column)
 
 
+def refuse_district_rows(out: pd.DataFrame, display: str, column: str) -> None:
+    """Raise at the first row of a state-total file (``out``, with ``district_code`` and ``_line``) that is
+    not the state row: such a file holds the state total only, so a district row means a mislabelled file."""
+    refuse_first(out, out["district_code"] != STATE_CODE, display, column,
+                 lambda i: f"state-total file has a district row ({out['district_code'].iloc[i]})")
+
+
 def mapped_columns(
     table: RawTable, column_map: dict[str, str], display: str, required: list[str], header_line: int | None
 ) -> dict[str, list[str]]:

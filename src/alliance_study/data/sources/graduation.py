@@ -37,7 +37,6 @@ import pandas as pd
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
     EDSIGHT_TOKENS,
-    STATE_CODE,
     ColumnSpec,
     SourceOutput,
     SourceReport,
@@ -45,10 +44,11 @@ from alliance_study.data.sources.common import (
     check_export_end,
     check_unique,
     check_whole,
-    first_true,
     load_with_state_totals,
     parse_code,
     read_export,
+    refuse_district_rows,
+    refuse_first,
     spring_year,
     to_number,
     year_from_path,
@@ -238,10 +238,8 @@ def read_grad_file(
     if transcribed:
         fy = to_number(df, "fiscal_year", display, report, tokens=frozenset())
         off = fy != year
-        if off.any():
-            i = first_true(off)
-            raise RawDataError(display, f"fiscal_year {fy.iloc[i]:g} but the file is for {year}",
-                               row=int(df["_line"].iloc[i]), column="fiscal_year")
+        refuse_first(df, off, display, "fiscal_year",
+                     lambda i: f"fiscal_year {fy.iloc[i]:g} but the file is for {year}")
     raw_label = TRANSCRIBED_LABELS if transcribed else EDSIGHT_LABELS
     for col in MEASURES:
         hi = 100.0 if col == "grad_rate" else None
@@ -250,31 +248,19 @@ def read_grad_file(
         check_whole(out[col], out["_line"], display, raw_label[col])
 
     over = out["grad_count"] > out["grad_cohort"]
-    if over.any():
-        i = first_true(over)
-        raise RawDataError(
-            display,
-            f"graduates {out['grad_count'].iloc[i]:g} exceed the cohort {out['grad_cohort'].iloc[i]:g}",
-            row=int(out["_line"].iloc[i]), column=raw_label["grad_count"],
-        )
+    refuse_first(out, over, display, raw_label["grad_count"],
+                 lambda i: f"graduates {out['grad_count'].iloc[i]:g} exceed the cohort "
+                           f"{out['grad_cohort'].iloc[i]:g}")
     with np.errstate(divide="ignore", invalid="ignore"):
         implied = 100.0 * out["grad_count"] / out["grad_cohort"]
     gap = (implied - out["grad_rate"]).abs()
     off = gap > RATE_TOLERANCE
-    if off.any():
-        i = first_true(off)
-        raise RawDataError(
-            display,
-            f"rate {out['grad_rate'].iloc[i]:g} disagrees with 100 * graduates / cohort = "
-            f"{implied.iloc[i]:.2f} (tolerance {RATE_TOLERANCE})",
-            row=int(out["_line"].iloc[i]), column=raw_label["grad_rate"],
-        )
+    refuse_first(out, off, display, raw_label["grad_rate"],
+                 lambda i: f"rate {out['grad_rate'].iloc[i]:g} disagrees with 100 * graduates / cohort = "
+                           f"{implied.iloc[i]:.2f} (tolerance {RATE_TOLERANCE})")
 
-    is_state = out["district_code"] == STATE_CODE
-    if display.endswith(STATE_FILE_SUFFIX) and not is_state.all():
-        i = first_true(~is_state)
-        raise RawDataError(display, f"state-total file has a district row ({out['district_code'].iloc[i]})",
-                           row=int(out["_line"].iloc[i]), column="District")
+    if display.endswith(STATE_FILE_SUFFIX):
+        refuse_district_rows(out, display, "District")
     check_unique(out, ["district_code"], display)
     out.insert(1, "year", np.int64(year))
     out["year"] = out["year"].astype("int64")

@@ -21,17 +21,17 @@ import pandas as pd
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources.common import (
     EDSIGHT_TOKENS,
-    STATE_CODE,
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
     check_export_end,
     check_unique,
-    first_true,
     load_with_state_totals,
     parse_code,
     read_export,
+    refuse_district_rows,
+    refuse_first,
     to_number,
     year_from_path,
 )
@@ -154,16 +154,11 @@ def read_suspension_file(
     count, rate = out["suspension_count"], out["suspension_rate"]
     # A zero count with a positive rate (or the reverse) means the columns are out of step.
     clash = ((count == 0) != (rate == 0)) & count.notna() & rate.notna()
-    if clash.any():
-        i = first_true(clash)
-        raise RawDataError(display, f"count {count.iloc[i]:g} and rate {rate.iloc[i]:g} disagree about zero",
-                           row=int(out["_line"].iloc[i]), column=_RAW_LABEL["suspension_count"])
+    refuse_first(out, clash, display, _RAW_LABEL["suspension_count"],
+                 lambda i: f"count {count.iloc[i]:g} and rate {rate.iloc[i]:g} disagree about zero")
 
-    is_state = out["district_code"] == STATE_CODE
-    if state_file and not is_state.all():
-        i = first_true(~is_state)
-        raise RawDataError(display, f"state-total file has a district row ({out['district_code'].iloc[i]})",
-                           row=int(out["_line"].iloc[i]), column=code_label)
+    if state_file:
+        refuse_district_rows(out, display, code_label)
     check_unique(out, ["district_code"], display)
     out.insert(1, "year", np.int64(year))
     out["year"] = out["year"].astype("int64")

@@ -9,9 +9,14 @@ Each scenario times the four steps of ``make book`` after install (``fetch``, ``
     up to date, the HTML build skipped). Target < 5 s.
 (c) one chapter changed: a sentence appended to one chapter's source notebook (default: trends); only
     that notebook should re-run.
-(d) one data file held back: the latest chronic-absenteeism file is left out of the registry; the panel
-    is rebuilt and the notebooks that read a changed file re-run (the others are skipped), then it is put
-    back.
+(d) one data file held back: the latest chronic-absenteeism district file is left out of the copy's
+    registry (the checkout's data/ is never touched); the panel is rebuilt, the processed files whose
+    content changed are listed, and the notebooks that read a changed file re-run (the others are
+    skipped); then it is put back (d').
+
+Each scenario prints every notebook that re-ran and, from the runner's timing records
+(``book/.run-cache.json``), the CPU seconds of the notebook kernels: on a machine shared with other work,
+CPU seconds, not wall seconds, are what a step costs (CPU / cores bounds the wall time on an idle machine).
 
 By default the benchmark works in a temporary copy of the checkout (the files git tracks or would track),
 so it neither deletes the checkout's outputs nor disturbs other work in it: the copy's ``src/`` comes
@@ -52,13 +57,15 @@ def copy_checkout(dest: Path) -> None:
 
 
 def clean(root: Path) -> None:
-    """Empty data/processed/ (keeping .gitkeep), drop the fetch stamp, executed notebooks, cache, _build."""
+    """Empty data/processed/ (keeping .gitkeep); drop the fetch stamp, executed notebooks, run cache, memo
+    and _build."""
     processed = root / "data" / "processed"
     for item in processed.glob("*"):
         if item.name != ".gitkeep":
             shutil.rmtree(item) if item.is_dir() else item.unlink()
     (processed / ".build-stamp.json").unlink(missing_ok=True)
     (root / "data" / "raw" / ".fetch-stamp.json").unlink(missing_ok=True)
+    shutil.rmtree(root / ".cache", ignore_errors=True)  # results shared between runs (data.memo)
     subprocess.run([str(Path(sys.executable).with_name("alliance-study")), "clean-book"], cwd=root,
                    env=environment(root), check=True, capture_output=True)
 
@@ -97,6 +104,24 @@ def stage(root: Path, *args: str) -> float:
     return seconds
 
 
+def kernel_cpu(root: Path, rels: list[str]) -> dict[str, float]:
+    """CPU seconds of the kernel that executed each of ``rels`` (the runner's record; missing: absent)."""
+    try:
+        runs = json.loads((root / "book" / ".run-cache.json").read_text())["runs"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {rel: float(runs[rel]["cpu_seconds"]) for rel in rels if "cpu_seconds" in runs.get(rel, {})}
+
+
+def processed_state(root: Path) -> dict[str, str]:
+    """sha256 of every file in data/processed (through its links)."""
+    import hashlib
+
+    processed = root / "data" / "processed"
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(processed.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
 def outputs(root: Path) -> dict[str, tuple[int, int]]:
     """Executed notebook -> (size, mtime_ns)."""
     book = root / "book"
@@ -107,12 +132,14 @@ def outputs(root: Path) -> dict[str, tuple[int, int]]:
 def make_book(root: Path, label: str, jobs: int | None) -> dict[str, float]:
     """Time the four steps; print them, the total and which notebooks re-ran."""
     before = outputs(root)
+    data_before = processed_state(root)
     times = {}
     for name in STEPS:
         args = [name] + (["--jobs", str(jobs)] if name == "run" and jobs else [])
         times[name] = stage(root, *args)
     after = outputs(root)
     reran = sorted(k for k in after if before.get(k) != after[k])
+    changed = sorted(k for k, v in processed_state(root).items() if data_before.get(k) != v)
     pages = sum(1 for _ in (root / "book" / "_build" / "html").rglob("*.html"))
     print(f"{label}:")
     for name, seconds in times.items():
@@ -121,9 +148,25 @@ def make_book(root: Path, label: str, jobs: int | None) -> dict[str, float]:
     print(f"  {'TOTAL':12s} {sum(times.values()):7.1f} s wall {cpu:8.1f} s CPU "
           f"(/ {os.cpu_count()} cores = {cpu / (os.cpu_count() or 1):.1f} s; "
           f"{len(after)} executed notebooks, {pages} HTML pages)")
-    shown = ", ".join(Path(r).stem if r.startswith("profiles/") else r for r in reran[:12])
-    more = f" ... (+{len(reran) - 12})" if len(reran) > 12 else ""
-    print(f"  re-ran {len(reran)} notebook(s): {shown}{more}", flush=True)
+    if data_before and changed:
+        print(f"  processed files changed: {', '.join(changed)}")
+    cpu_runs = kernel_cpu(root, reran)
+    if cpu_runs:
+        profiles = [v for k, v in cpu_runs.items() if k.startswith("profiles/")]
+        others = {k: v for k, v in cpu_runs.items() if not k.startswith("profiles/")}
+        line = f"  kernel CPU of the re-run notebooks: {sum(cpu_runs.values()):.1f} s"
+        if profiles:
+            mean, top = sum(profiles) / len(profiles), max(profiles)
+            line += f"; {len(profiles)} profiles {sum(profiles):.1f} s (mean {mean:.2f}, max {top:.2f})"
+        print(line)
+        if others:
+            print("    " + ", ".join(f"{Path(k).stem} {v:.1f}" for k, v in sorted(others.items(),
+                                                                          key=lambda kv: -kv[1])))
+    chapters = [Path(r).stem for r in reran if not r.startswith("profiles/")]
+    profiles = [Path(r).stem for r in reran if r.startswith("profiles/")]
+    print(f"  re-ran {len(reran)} of {len(after)} notebook(s): {len(chapters)} chapter(s)"
+          f"{' (' + ', '.join(chapters) + ')' if chapters else ''} and {len(profiles)} profile(s)"
+          f"{' (' + ', '.join(profiles) + ')' if profiles else ''}", flush=True)
     return times
 
 
@@ -145,6 +188,8 @@ def touch_chapter(root: Path, name: str) -> None:
 
 def hold_back_absenteeism(root: Path) -> str:
     """Drop the latest chronic-absenteeism district file from the copy's registry; return its path."""
+    if root == ROOT:
+        raise SystemExit("scenario (d) edits the registry: run it on a copy (without --in-place)")
     registry = root / "data" / "raw" / "registry.csv"
     lines = registry.read_text().splitlines(keepends=True)
     rows = [line for line in lines[1:] if line.split(",")[1] == "absenteeism" and "_ct.csv" not in line]
@@ -185,7 +230,7 @@ def main() -> int:
         touch_chapter(root, args.chapter)
         results["chapter"] = sum(make_book(root, f"(c) chapter {args.chapter!r} changed", args.jobs).values())
 
-        if not args.no_data_change:
+        if not args.no_data_change and tmp is not None:
             registry = root / "data" / "raw" / "registry.csv"
             original = registry.read_bytes()
             held = hold_back_absenteeism(root)

@@ -93,7 +93,7 @@ from alliance_study.book.config import (  # noqa: F401 - re-exported: the runner
     plan_runs,
 )
 from alliance_study.book.values import check_values
-from alliance_study.data import paths, reads
+from alliance_study.data import memo, paths, reads
 from alliance_study.data.registry import sha256_file
 
 #: The book's source directory (``_config.yml``, ``_toc.yml``, prose pages; executed notebooks land here).
@@ -110,6 +110,9 @@ LIBRARY_DIR = Path(__file__).resolve().parents[1]
 #: Modules every run depends on whatever it imports: the kernel reset that precedes it, and the display
 #: tags given to the executed notebook.
 ALWAYS_IMPORTED = ("alliance_study.book.kernel_state", "alliance_study.book.cells")
+
+#: Results shared between runs (:mod:`alliance_study.data.memo`), relative to the project (gitignored).
+MEMO_DIR = Path(".cache") / "memo"
 
 #: Cache index of executed runs, inside book/ (gitignored).
 CACHE_FILE = ".run-cache.json"
@@ -157,6 +160,7 @@ class RunResult:
     run: Run
     status: str
     seconds: float = 0.0
+    cpu_seconds: float | None = None  # CPU of the kernel while it executed the run (None: not measured)
 
 
 
@@ -278,11 +282,11 @@ def module_closure(codes: Iterable[str], library_dir: Path) -> set[str]:
                 continue
             found.add(rel)
             path = library_dir / rel
-            memo = (str(path), sha256_file(path))
-            if memo not in _MODULE_IMPORTS:
+            state = (str(path), sha256_file(path))
+            if state not in _MODULE_IMPORTS:
                 text = path.read_text(encoding="utf-8")
-                _MODULE_IMPORTS[memo] = frozenset(_imports(text, module, rel.endswith("__init__.py")))
-            queue.extend(_MODULE_IMPORTS[memo])
+                _MODULE_IMPORTS[state] = frozenset(_imports(text, module, rel.endswith("__init__.py")))
+            queue.extend(_MODULE_IMPORTS[state])
     return found
 
 
@@ -524,6 +528,14 @@ def _failure(run: Run, exc: Exception, staged: Path, project_dir: Path, prelude:
                             staged=staged if staged.exists() else None)
 
 
+def _kernel_env(sidecar: Path, memo_dir: Path | None) -> dict[str, str]:
+    """What a kernel's environment adds: where it records its reads and, if any, the memo directory."""
+    env = {reads.READS_ENV: str(sidecar)}
+    if memo_dir is not None:
+        env[memo.MEMO_ENV] = str(memo_dir)
+    return env
+
+
 def _kernel_manager_class(env: Mapping[str, str]) -> type:
     """A kernel manager that starts its kernel with ``env`` added to this process's environment."""
     from jupyter_client.manager import AsyncKernelManager
@@ -556,9 +568,10 @@ class WorkerKernel:
     kernel (the next run starts a fresh one).
     """
 
-    def __init__(self, kernel_name: str, sidecar: Path) -> None:
+    def __init__(self, kernel_name: str, sidecar: Path, memo_dir: Path | None = None) -> None:
         self.kernel_name = kernel_name
         self.sidecar = sidecar
+        self.memo_dir = memo_dir
         self.manager: Any = None
 
     def manager_for_run(self) -> Any:
@@ -568,10 +581,16 @@ class WorkerKernel:
         if self.manager is not None and self.manager.has_kernel and not run_sync(self.manager.is_alive)():
             self.shutdown()
         if self.manager is None:
-            cls = _kernel_manager_class({reads.READS_ENV: str(self.sidecar)})
+            cls = _kernel_manager_class(_kernel_env(self.sidecar, self.memo_dir))
             self.manager = cls(kernel_name=self.kernel_name)
         self.sidecar.write_text("")
         return self.manager
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the kernel process has used so far; 0.0 before it is started."""
+        manager = self.manager
+        pid = getattr(getattr(manager, "provisioner", None), "pid", None) if manager is not None else None
+        return process_cpu_seconds(pid) if pid else 0.0
 
     def shutdown(self) -> None:
         """Stop the kernel now (if it was started) and forget it."""
@@ -583,6 +602,20 @@ class WorkerKernel:
                 run_sync(manager.shutdown_kernel)(now=True)
             except Exception:  # already dead or half started: nothing left to stop
                 pass
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used (Linux ``/proc``; 0.0 where unreadable).
+
+    The runner's per-run timing: on a machine shared with other work, wall seconds mostly measure the
+    other work, while a kernel's CPU seconds are what the run itself costs.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # After the command name: state is field 3, utime and stime are fields 14 and 15 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _with_prelude(source: Path) -> Any:
@@ -598,7 +631,8 @@ def _with_prelude(source: Path) -> Any:
 
 def execute_run(run: Run, key: str, *, project_dir: Path, staging_root: Path | None = None,
                 kernel_name: str = KERNEL_NAME, timeout: int | None = None,
-                hashes: FileHashes | None = None, kernel: WorkerKernel | None = None) -> dict[str, str]:
+                hashes: FileHashes | None = None, kernel: WorkerKernel | None = None,
+                memo_dir: Path | None = None) -> dict[str, str]:
     """Execute one run into a staging directory and move the result into ``book/`` on success.
 
     The kernel records every data file it reads (:mod:`alliance_study.data.reads`); their sha256 go into
@@ -627,7 +661,7 @@ def execute_run(run: Run, key: str, *, project_dir: Path, staging_root: Path | N
     else:
         sidecar = staging / "reads.txt"
         source = str(run.source)
-        engine = {"kernel_manager_class": _kernel_manager_class({reads.READS_ENV: str(sidecar)})}
+        engine = {"kernel_manager_class": _kernel_manager_class(_kernel_env(sidecar, memo_dir))}
     try:
         papermill.execute_notebook(
             source, str(staged), parameters=run.parameters, kernel_name=kernel_name,
@@ -684,6 +718,7 @@ def run_pipeline(
     progress: Callable[[Run, str], None] | None = None,
     plan: Iterable[Run] | None = None,
     reuse_kernels: bool = True,
+    memo_dir: str | Path | None = None,
 ) -> list[RunResult]:
     """Execute every run of ``config`` whose output is missing or out of date.
 
@@ -711,6 +746,10 @@ def run_pipeline(
     reuse_kernels
         Keep one kernel per worker and reset it between notebooks (:class:`WorkerKernel`) instead of
         starting a kernel per notebook; the executed files are the same either way.
+    memo_dir
+        Where kernels keep results shared between runs (:mod:`alliance_study.data.memo`; default:
+        ``<project_dir>/.cache/memo``): e.g. the profiles' improvement windows, computed by the first
+        profile and read by the others. Keyed on content, so it never decides what re-runs.
 
     Returns
     -------
@@ -724,6 +763,7 @@ def run_pipeline(
     """
     project_dir = Path(project_dir)
     book_dir = Path(book_dir) if book_dir is not None else project_dir / "book"
+    memo_path = (Path(memo_dir) if memo_dir is not None else project_dir / MEMO_DIR).resolve()
     runs = list(plan) if plan is not None else plan_runs(config, project_dir=project_dir, book_dir=book_dir,
                                                           data_dir=data_dir, only=only)
     check_values(runs, data_dir, where=str(config.path))
@@ -768,18 +808,26 @@ def run_pipeline(
             return None
         if getattr(local, "kernel", None) is None:
             with lock:
-                local.kernel = WorkerKernel(kernel_name, kernels_dir / f"reads-{len(kernels)}.txt")
+                local.kernel = WorkerKernel(kernel_name, kernels_dir / f"reads-{len(kernels)}.txt",
+                                            memo_path)
                 kernels.append(local.kernel)
         return local.kernel
 
     def work(run: Run, key: str) -> RunResult:
         notify(run, "start")
         start = time.perf_counter()
+        kernel = worker_kernel()
+        cpu_before = kernel.cpu_seconds() if kernel is not None else 0.0
         read = execute_run(run, key, project_dir=project_dir, staging_root=staging,
-                           kernel_name=kernel_name, timeout=timeout, hashes=hashes, kernel=worker_kernel())
-        result = RunResult(run, "executed", time.perf_counter() - start)
+                           kernel_name=kernel_name, timeout=timeout, hashes=hashes, kernel=kernel,
+                           memo_dir=memo_path)
+        # A kernel restarted for this run (the previous one died) counts from zero.
+        cpu = kernel.cpu_seconds() if kernel is not None else None
+        cpu = None if cpu is None else (cpu - cpu_before if cpu >= cpu_before else cpu)
+        result = RunResult(run, "executed", time.perf_counter() - start, cpu)
         with lock:
-            cache[run.output_rel] = _cache_entry(run, key, project_dir, read, result.seconds)
+            cache[run.output_rel] = _cache_entry(run, key, project_dir, read, result.seconds,
+                                                 result.cpu_seconds)
             _write_cache(book_dir, cache)
         notify(run, "executed")
         return result
@@ -817,13 +865,15 @@ def run_pipeline(
 
 
 def _cache_entry(run: Run, key: str, project_dir: Path, read: Mapping[str, str],
-                 seconds: float | None = None) -> dict[str, Any]:
+                 seconds: float | None = None, cpu_seconds: float | None = None) -> dict[str, Any]:
     stat = run.output.stat()
     entry = {"key": key, "run": run.label, "source": _rel(run.source, project_dir),
              "parameters": run.parameters, "reads": dict(sorted(read.items())),
              "output_state": [stat.st_size, stat.st_mtime_ns]}
     if seconds is not None:
         entry["seconds"] = round(seconds, 2)
+    if cpu_seconds is not None:
+        entry["cpu_seconds"] = round(cpu_seconds, 2)
     return entry
 
 
@@ -856,17 +906,21 @@ def stale_runs(runs: Iterable[Run], *, library_dir: str | Path = LIBRARY_DIR,
 def clean_book(book_dir: str | Path = BOOK_DIR) -> list[Path]:
     """Remove executed notebooks the pipeline wrote (by their run metadata), the cache and ``_build``.
 
+    For the main book, the results memo (:data:`MEMO_DIR`) goes too, so the next run is a cold one.
     Prose pages and any notebook without the pipeline's metadata stay. Returns the removed paths.
     """
     book_dir = Path(book_dir)
     removed: list[Path] = []
+    extras = [book_dir / CACHE_FILE, book_dir / "_build"]
+    if book_dir.resolve() == BOOK_DIR.resolve():
+        extras.append(paths.PROJECT_ROOT / MEMO_DIR)
     for notebook in sorted(book_dir.rglob("*.ipynb")):
         if "_build" in notebook.relative_to(book_dir).parts:
             continue
         if _written_by_pipeline(notebook):
             notebook.unlink()
             removed.append(notebook)
-    for extra in (book_dir / CACHE_FILE, book_dir / "_build"):
+    for extra in extras:
         if extra.is_dir():
             shutil.rmtree(extra)
             removed.append(extra)

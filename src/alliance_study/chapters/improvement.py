@@ -10,7 +10,7 @@ gives one district's P(top 8) per window for its profile page.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 
 from alliance_study.analysis import improvement as im
 from alliance_study.chapters import display
+from alliance_study.data import memo
 
 #: A district in the top group in at least this share of the specifications counts as stable.
 STABLE_SHARE = 0.75
@@ -568,8 +569,24 @@ def profile_windows(panel: pd.DataFrame, district_code: str, window_start: int =
                              "rank_lo": np.nan, "rank_hi": np.nan, "p_top": np.nan, "in_top": False,
                              "n_ranked": 0})
         return profile_table(rows, spec.top_n, spec.alliance_cohorts)
-    wres = im.run_windows(panel, spec, windows, n_boot=n_boot, seed=seed)
-    return profile_table(wres.district(district_code), spec.top_n, spec.alliance_cohorts)
+    rows = ranked_windows(panel, spec, windows, n_boot=n_boot, seed=seed)
+    rows = rows.loc[rows["district_code"] == district_code].drop(columns="district_code")
+    return profile_table(rows.reset_index(drop=True), spec.top_n, spec.alliance_cohorts)
+
+
+def ranked_windows(panel: pd.DataFrame, spec: im.ImprovementSpec, windows: Sequence[im.Window], n_boot: int,
+                   seed: int) -> pd.DataFrame:
+    """Every ranked-cohort district's window rows (``district_code`` + ``WindowsResult.district``).
+
+    The computation does not depend on the district, so inside the book runner it is done once per build
+    and the profiles read their rows (:func:`alliance_study.data.memo.memo_frame`, keyed on the panel's
+    content, the specification, windows, draws, seed and the library's code); elsewhere it is computed.
+    """
+    codes = sorted(panel.loc[panel["alliance_cohort"].isin(spec.alliance_cohorts), "district_code"].unique())
+    parts = {"panel": memo.frame_digest(panel), "spec": asdict(spec), "n_boot": n_boot, "seed": seed,
+             "windows": [asdict(w) for w in windows], "codes": codes}
+    return memo.memo_frame("profile-windows", parts, lambda: im.run_windows(
+        panel, spec, windows, n_boot=n_boot, seed=seed).districts(codes))
 
 
 def profile_table(rows: pd.DataFrame, top_n: int = 8, cohorts: Sequence[int] = (2013,)

@@ -93,6 +93,13 @@ class WindowsResult:
             })
         return pd.DataFrame(rows)
 
+    def districts(self, codes: Sequence[str]) -> pd.DataFrame:
+        """:meth:`district` for each of ``codes``, stacked: ``district_code`` followed by its columns."""
+        frames = [self.district(code) for code in codes]
+        out = pd.concat(frames, ignore_index=True)
+        out.insert(0, "district_code", np.repeat(np.asarray(codes, dtype=object), [len(f) for f in frames]))
+        return out
+
 
 def run_windows(panel: pd.DataFrame, spec: ImprovementSpec, windows: Sequence[Window], n_boot: int,
                 seed: int) -> WindowsResult:

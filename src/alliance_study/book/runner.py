@@ -42,6 +42,12 @@ How a run is decided, executed and recorded:
   executed notebook is normalised (timestamps and papermill's random cell id removed, so two executions
   give the same file) and moved into place atomically: ``book/`` never holds a half-written notebook.
   Runs execute in parallel, one per core by default.
+- **Shared results.** Kernels get a memo directory (:data:`MEMO_DIR`, :mod:`alliance_study.data.memo`):
+  a district-independent table that every profile needs (the improvement ranking's windows) is computed
+  by the first profile and read by the others. Its key is the content of its inputs and the library's
+  code, so it never decides what re-runs (the run keys do) and is never stale.
+- **Timing.** Each executed run's wall seconds and its kernel's CPU seconds go into the cache index
+  (``seconds``, ``cpu_seconds``); the CPU seconds measure a run on a machine busy with other work.
 - **Replacement.** An out-of-date output stays in place until its new version has executed and replaces
   it. While it is out of date, ``alliance-study book`` refuses to build (it checks every run is current),
   so an older chapter is never published as current; if the new run fails, the previous output is left

@@ -55,6 +55,9 @@ class DpiRebuild:
         Basic share -> districts of the 2013 cohort among the 30 lowest.
     year
         Spring year of the index ranked.
+    previous
+        Districts of the 2013 cohort among the 30 lowest on the previous year's index (a check that the
+        reproduction does not hinge on one year).
     """
 
     dpi: pd.DataFrame
@@ -63,6 +66,7 @@ class DpiRebuild:
     near_miss: list[str]
     bounds: dict[float, int]
     year: int
+    previous: int = 0
 
 
 def rebuild_dpi(by_grade: pd.DataFrame, panel: pd.DataFrame, year: int = dpi.DESIGNATION_DPI_YEAR,
@@ -90,8 +94,12 @@ def rebuild_dpi(by_grade: pd.DataFrame, panel: pd.DataFrame, year: int = dpi.DES
     for share in BASIC_SHARE_BOUNDS:
         ranked = dpi.dpi_ranking(dpi.district_dpi(by_grade, share), eligible, year)
         bounds[share] = dpi.designation_overlap(ranked, designated).n_overlap
+    earlier = panel.loc[panel["year"] == year - 1]
+    eligible_before = earlier.loc[earlier["entity_type"] == "town_district", "district_code"]
+    ranked_before = dpi.dpi_ranking(index, eligible_before, year - 1)
+    previous = dpi.designation_overlap(ranked_before, designated).n_overlap
     return DpiRebuild(index, ranking, dpi.designation_overlap(ranking, designated),
-                      dpi.near_miss_by_dpi(ranking, ever, ranks), bounds, year)
+                      dpi.near_miss_by_dpi(ranking, ever, ranks), bounds, year, previous)
 
 
 def _short(name: str) -> str:
@@ -119,6 +127,7 @@ def dpi_facts(rebuild: DpiRebuild, by_grade: pd.DataFrame) -> dict[str, str]:
         "dpi_basic_share": f"{dpi.BASIC_SHARE:.2f}",
         "dpi_overlap_low": str(rebuild.bounds[0.0]), "dpi_overlap_high": str(rebuild.bounds[1.0]),
         "dpi_last_year": str(int(by_grade["year"].max())),
+        "dpi_prev_year": str(rebuild.year - 1), "dpi_overlap_prev": str(rebuild.previous),
         "dpi_cutoff": number(float(r.loc[r["rank"] == o.n, "dpi"].iloc[0]), ".1f"),
         "near_miss_ranks": f"{dpi.NEAR_MISS_RANKS[0]}-{dpi.NEAR_MISS_RANKS[1]}",
         "near_miss_dpi_n": str(len(rebuild.near_miss)),

@@ -47,18 +47,19 @@ def test_funding_span_ignores_years_without_money_and_after_the_end():
 def test_money_facts_hand_computed():
     f = program.money_facts(funding(), [2013, 2016], end_year=2025)
     assert f["first_fy"] == 2013 and f["latest_fy"] == 2016
-    assert f["fy2013_total"] == "40,000,000"
-    assert (f["fy2014_total_m"], f["fy2015_total_m"], f["fy2015_growth_pct"]) == ("80.0", "120.0", "50")
+    assert f["fy2013_total"] == "$40,000,000"
+    assert (f["fy2014_total"], f["fy2015_total"], f["fy2015_growth_pct"]) == ("$80.0 million",
+                                                                            "$120 million", "50")
     assert (f["window_start"], f["window_end"], f["window_end_prev"]) == (2013, 2016, 2015)
-    assert (f["cum_before_window_end_m"], f["cum_through_window_end_m"]) == ("240", "440")
+    assert (f["cum_before_window_end"], f["cum_through_window_end"]) == ("$240 million", "$440 million")
     # The CCER figure is $500 million: more than 2013-2016 add up to.
-    assert f["ccer_claim_m"] == "500"
+    assert f["ccer_claim"] == "$500 million"
     assert f["ccer_verdict"] == "is more than the panel's entitlements add up to"
-    assert (f["latest_total_m"], f["latest_recipients"], f["latest_designated"]) == ("200.0", 30, 30)
-    assert f["cum_all_m"] == "440"
+    assert (f["latest_total"], f["latest_recipients"], f["latest_designated"]) == ("$200 million", 30, 30)
+    assert f["cum_all"] == "$440 million"
     assert (f["pp_first"], f["pp_last"], f["pp_last_year"], f["pp_n"]) == ("$100", "$300", 2015, 29)
     assert f["pp_definition"] == describe.PER_PUPIL_DEFINITION
-    assert f["announced_fy2013_m"] == "39.5" and f["reported_fy2015_m"] == "133"
+    assert f["announced_fy2013"] == "$39.5 million" and f["reported_fy2015"] == "$133 million"
 
 
 def test_membership_facts():

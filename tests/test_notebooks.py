@@ -25,6 +25,8 @@ from _notebooks import (
     stray_outputs,
 )
 
+from alliance_study.chapters import display
+
 CHAPTERS = {
     "program": "01_introduce_program.ipynb",
     "data": "02_describe_data.ipynb",
@@ -147,15 +149,16 @@ def test_program_chapter_numbers(executed, real_build):
     build, _ = real_build
     panel = build.panel
     g = glued_values(executed["program"])
-    assert g["fy2013_total"] == f"{FY2013_ALLIANCE_TOTAL:,d}"
+    assert g["fy2013_total"] == f"${FY2013_ALLIANCE_TOTAL:,d}"
     assert (g["n_cohort_2013"], g["n_total_2018"], g["n_total_2023"]) == (30, 33, 36)
     assert (g["n_added_2018"], g["n_added_2023"]) == (3, 3)
     assert g["n_opportunity"] == 10
     dollars = panel.groupby("year")["alliance_dollars"].sum(min_count=1)
-    assert g["fy2015_total_m"] == f"{dollars[2015] / 1e6:,.1f}"
+    assert g["fy2015_total"] == display.format_money(dollars[2015])
     assert g["fy2015_growth_pct"] == f"{100 * (dollars[2015] / dollars[2014] - 1):.0f}"
-    assert g["cum_through_window_end_m"] == f"{dollars.loc[2013:2017].sum() / 1e6:,.0f}"
-    assert g["cum_before_window_end_m"] == f"{dollars.loc[2013:2016].sum() / 1e6:,.0f}"
+    assert g["cum_through_window_end"] == display.format_money(dollars.loc[2013:2017].sum())
+    assert g["cum_before_window_end"] == display.format_money(dollars.loc[2013:2016].sum())
+    assert g["cum_all"].endswith(" billion")  # issue 13: "$2.19 billion", not "$2,187 million"
     assert g["latest_fy"] == int(dollars.dropna().index.max())
     assert g["never_funded_names"] == "Enfield, Groton, Thompson"
     assert "image/png" in glued(executed["program"])["fig_alliance_dollars"]

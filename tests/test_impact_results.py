@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alliance_study import simulate
+from alliance_study.analysis import impact
 from alliance_study.analysis.impact.results import (
     Z_MDE,
     EventStudy,
@@ -34,7 +36,7 @@ def _study() -> EventStudy:
         events=[-2, 0, 1],
         est=np.array([0.5, 1.0, 3.0]),
         vcov=np.array([[0.25, 0.0, 0.0], [0.0, 1.0, 0.5], [0.0, 0.5, 4.0]]),
-        n_treated={-2: 2, -1: 4, 0: 3, 1: 1},
+        n_treated={-2: 1, -1: 4, 0: 3, 1: 1},
         reference=-1,
         df=9,
         alpha=0.05,
@@ -86,8 +88,9 @@ def test_linear_combination_alpha_and_empty() -> None:
 
 def test_pre_events_respect_min_treated() -> None:
     study = _study()
+    # The lead -2 rests on one treated district: kept by default, dropped when two are required.
     assert study.pre_events() == [-2]
-    assert study.pre_events(min_treated=3) == []
+    assert study.pre_events(min_treated=2) == []
 
 
 def test_mde_and_t_pvalue_by_hand() -> None:
@@ -100,6 +103,17 @@ def test_mde_and_t_pvalue_by_hand() -> None:
     assert t_pvalue(-2.5, 1.0, 4) == pytest.approx(0.06676654481198814, abs=1e-12)
     assert np.isnan(t_pvalue(1.0, 0.0, 4))
     assert np.isnan(t_pvalue(float("inf"), 1.0, 4))
+
+
+@pytest.mark.filterwarnings("ignore:Inputs contain missing values")
+def test_twfe_event_study_reports_its_observations() -> None:
+    # A simulated panel with a few outcomes removed: nobs counts the district-years actually used.
+    sample = impact.prepare_sample(simulate.staggered_panel(seed=3))
+    sample.loc[sample.index[:7], "y"] = np.nan
+    study = impact.twfe_event_study(sample, "y")
+    assert study.extra["nobs"] == int(sample["y"].notna().sum())
+    assert study.n_clusters == sample["district_code"].nunique()
+    assert study.df == study.n_clusters - 1
 
 
 def test_event_table_columns_are_the_documented_ones() -> None:

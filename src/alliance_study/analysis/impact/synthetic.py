@@ -109,6 +109,10 @@ def simplex_least_squares(a: np.ndarray, b: np.ndarray, ridge: float = 0.0, inte
         a_c, b_c = a - a.mean(axis=0), b - b.mean()
     else:
         a_c, b_c = a, b
+    if ridge > 0 and k > a_c.shape[0]:
+        w = _ridge_newton(a_c, b_c, ridge)
+        if w is not None:
+            return w, (float(np.mean(b - a @ w)) if intercept else 0.0)
     if ridge > 0:
         a_aug = np.vstack([a_c, np.sqrt(ridge) * np.eye(k)])
         b_aug = np.concatenate([b_c, np.zeros(k)])
@@ -122,6 +126,57 @@ def simplex_least_squares(a: np.ndarray, b: np.ndarray, ridge: float = 0.0, inte
     w = _kkt_polish(a_aug, b_aug, w_pen, tol)
     w0 = float(np.mean(b - a @ w)) if intercept else 0.0
     return w, w0
+
+
+def _simplex_threshold(v: np.ndarray) -> float:
+    """``nu`` with ``sum(max(v - nu, 0)) = 1`` (the threshold of the Euclidean projection onto the simplex)."""
+    u = np.sort(v)[::-1]
+    cumulative = np.cumsum(u) - 1.0
+    idx = np.arange(1, len(u) + 1)
+    rho = int(np.nonzero(u - cumulative / idx > 0)[0][-1])
+    return float(cumulative[rho] / (rho + 1))
+
+
+def _ridge_newton(a: np.ndarray, b: np.ndarray, ridge: float, max_iter: int = 200,
+                  tol: float = 1e-10) -> np.ndarray | None:
+    """The ridge-penalized simplex problem solved through its dual, a smooth problem in ``rows`` unknowns.
+
+    The dual of ``min ||b - a w||^2 / 2 + ridge ||w||^2 / 2`` over the simplex is the strongly concave
+    ``max_y b'y - y'y / 2 - f*(a'y)``, where ``f*(u) = u'w - ridge w'w / 2`` at ``w = P(u / ridge)`` (``P``:
+    Euclidean projection onto the simplex). Damped Newton on ``y`` (each step a ``rows x rows`` solve, so a
+    hundred donors cost no more than ten) ends at ``y = b - a w``: the residual of the minimiser ``w``. None
+    if it does not converge (the caller falls back to the NNLS route).
+    """
+    rows, k = a.shape
+    scale = max(1.0, float(np.abs(b).max()))
+
+    def dual(y: np.ndarray) -> tuple[float, np.ndarray]:
+        u = a.T @ y
+        w = np.maximum(u / ridge - _simplex_threshold(u / ridge), 0.0)
+        return float(b @ y - y @ y / 2 - (u @ w - ridge * (w @ w) / 2)), w
+
+    y = b - a.mean(axis=1)
+    value, w = dual(y)
+    for _ in range(max_iter):
+        grad = b - y - a @ w
+        if float(np.abs(grad).max()) < tol * scale:
+            return w / w.sum()
+        support = w > 0
+        a_s = a[:, support]
+        c = a_s.sum(axis=1)
+        hess = np.eye(rows) + (a_s @ a_s.T - np.outer(c, c) / support.sum()) / ridge
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            return None
+        size, slope = 1.0, float(grad @ step)
+        while True:  # Armijo backtracking on the dual objective
+            new_value, new_w = dual(y + size * step)
+            if new_value >= value + 1e-4 * size * slope or size < 1e-12:
+                break
+            size /= 2
+        y, value, w = y + size * step, new_value, new_w
+    return None
 
 
 def _kkt_polish(a: np.ndarray, b: np.ndarray, w_start: np.ndarray, tol: float) -> np.ndarray:
@@ -489,7 +544,9 @@ class SyntheticResult:
     """Synthetic control and synthetic DiD of one district and outcome, with placebo inference.
 
     ``skipped`` is a reason (and every other field empty) when the outcome has too few pre-period years or
-    donors.
+    donors. ``donor_sd`` is the standard deviation of the donors' pre-period means; ``pre_position`` says
+    where the district's pre-period mean lies against the donors' (``below`` every donor, ``above`` every
+    donor, or ``inside`` their range), and ``lowest_donor``/``highest_donor`` name the donors at the ends.
     """
 
     district_code: str
@@ -499,6 +556,9 @@ class SyntheticResult:
     n_pre: int = 0
     n_donors: int = 0
     donor_sd: float = float("nan")
+    pre_position: str = ""
+    lowest_donor: str = ""
+    highest_donor: str = ""
     fits: dict[str, SyntheticFit] = field(default_factory=dict)
     inference: dict[str, PlaceboInference] = field(default_factory=dict)
     skipped: str = ""
@@ -564,9 +624,13 @@ def synthetic_study(panel: pd.DataFrame, outcome: str, district: str, donors: Se
         fits[method] = _fit(wide, first_post_year, method)
         inference[method] = placebo_in_space(wide, first_post_year, method, fits[method], alpha)
     pre_values = wide.iloc[1:, years < first_post_year].mean(axis=1)
+    own = float(wide.iloc[0, years < first_post_year].mean())
+    position = "below" if own < pre_values.min() else "above" if own > pre_values.max() else "inside"
     return SyntheticResult(district_code=district, outcome=outcome, first_post_year=first_post_year,
                            years=tuple(int(y) for y in years), n_pre=n_pre, n_donors=len(wide) - 1,
-                           donor_sd=float(pre_values.std(ddof=1)), fits=fits, inference=inference)
+                           donor_sd=float(pre_values.std(ddof=1)), pre_position=position,
+                           lowest_donor=str(pre_values.idxmin()), highest_donor=str(pre_values.idxmax()),
+                           fits=fits, inference=inference)
 
 
 def _replace(result: SyntheticResult, **changes) -> SyntheticResult:
@@ -603,9 +667,11 @@ def summary_table(results: dict[tuple[str, str], SyntheticResult]) -> pd.DataFra
         ``district_code, outcome, method, estimate, se, ci_low, ci_high, p_ratio, p_effect, p_placebo`` (the
         one of the two the method's verdict uses, :data:`PLACEBO_P`), ``p_se`` (SDID: normal p-value from the
         placebo standard error), ``pre_rmspe,
-        post_rmspe, donor_sd, pre_rmspe_rank, n_pre, n_post, n_donors, top_donor, top_weight, n_weighted``
-        (``pre_rmspe_rank``: share of placebo fits with a smaller pre-period RMSPE than the district's;
-        ``n_weighted``: donors with weight above 1%), and ``skipped`` (the reason, for outcomes not
+        post_rmspe, donor_sd, pre_rmspe_rank, n_pre, n_post, n_donors, top_donor, top_weight, n_weighted,
+        pre_position, top_is_nearest`` (``pre_rmspe_rank``: share of placebo fits with a smaller pre-period
+        RMSPE than the district's; ``n_weighted``: donors with weight above 1%; ``top_is_nearest``: the
+        largest weight is on the lowest donor of a district below them all, or the highest of one above
+        them all), and ``skipped`` (the reason, for outcomes not
         estimated; their other columns are missing).
     """
     rows = []
@@ -631,6 +697,8 @@ def summary_table(results: dict[tuple[str, str], SyntheticResult]) -> pd.DataFra
                 "pre_rmspe_rank": float(np.mean(inf.placebos["pre_rmspe"] < fit.pre_rmspe)),
                 "n_pre": res.n_pre, "n_post": len(res.years) - res.n_pre, "n_donors": res.n_donors,
                 "top_donor": str(top.index[0]), "top_weight": float(top.iloc[0]),
-                "n_weighted": int((fit.weights > 0.01).sum()), "skipped": "",
+                "n_weighted": int((fit.weights > 0.01).sum()), "pre_position": res.pre_position,
+                "top_is_nearest": str(top.index[0]) == (res.lowest_donor if res.pre_position == "below"
+                                                        else res.highest_donor), "skipped": "",
             })
     return pd.DataFrame(rows)

@@ -67,8 +67,10 @@ _SUM_ROW_SCALE = 1e5
 
 # --- the weight problem -----------------------------------------------------------------------------------
 
-def simplex_least_squares(a: np.ndarray, b: np.ndarray, ridge: float = 0.0, intercept: bool = False,
-                          tol: float = 1e-9) -> tuple[np.ndarray, float]:
+
+def simplex_least_squares(
+    a: np.ndarray, b: np.ndarray, ridge: float = 0.0, intercept: bool = False, tol: float = 1e-9
+) -> tuple[np.ndarray, float]:
     """Weights on the unit simplex minimising ``||w0 + a w - b||^2 + ridge ||w||^2``.
 
     Parameters
@@ -119,8 +121,9 @@ def simplex_least_squares(a: np.ndarray, b: np.ndarray, ridge: float = 0.0, inte
     else:
         a_aug, b_aug = a_c, b_c
     scale = _SUM_ROW_SCALE * max(1.0, float(np.abs(a_aug).max()), float(np.abs(b_aug).max()))
-    w_pen, _ = optimize.nnls(np.vstack([a_aug, np.full((1, k), scale)]), np.append(b_aug, scale),
-                             maxiter=50 * k)
+    w_pen, _ = optimize.nnls(
+        np.vstack([a_aug, np.full((1, k), scale)]), np.append(b_aug, scale), maxiter=50 * k
+    )
     w_pen = np.clip(w_pen, 0.0, None)
     w_pen = w_pen / w_pen.sum()
     w = _kkt_polish(a_aug, b_aug, w_pen, tol)
@@ -129,7 +132,7 @@ def simplex_least_squares(a: np.ndarray, b: np.ndarray, ridge: float = 0.0, inte
 
 
 def _simplex_threshold(v: np.ndarray) -> float:
-    """``nu`` with ``sum(max(v - nu, 0)) = 1`` (the threshold of the Euclidean projection onto the simplex)."""
+    """``nu`` with ``sum(max(v - nu, 0)) = 1``: the threshold of the Euclidean projection onto the simplex."""
     u = np.sort(v)[::-1]
     cumulative = np.cumsum(u) - 1.0
     idx = np.arange(1, len(u) + 1)
@@ -137,8 +140,9 @@ def _simplex_threshold(v: np.ndarray) -> float:
     return float(cumulative[rho] / (rho + 1))
 
 
-def _ridge_newton(a: np.ndarray, b: np.ndarray, ridge: float, max_iter: int = 200,
-                  tol: float = 1e-10) -> np.ndarray | None:
+def _ridge_newton(
+    a: np.ndarray, b: np.ndarray, ridge: float, max_iter: int = 200, tol: float = 1e-10
+) -> np.ndarray | None:
     """The ridge-penalized simplex problem solved through its dual, a smooth problem in ``rows`` unknowns.
 
     The dual of ``min ||b - a w||^2 / 2 + ridge ||w||^2 / 2`` over the simplex is the strongly concave
@@ -147,7 +151,7 @@ def _ridge_newton(a: np.ndarray, b: np.ndarray, ridge: float, max_iter: int = 20
     hundred donors cost no more than ten) ends at ``y = b - a w``: the residual of the minimiser ``w``. None
     if it does not converge (the caller falls back to the NNLS route).
     """
-    rows, k = a.shape
+    rows = a.shape[0]
     scale = max(1.0, float(np.abs(b).max()))
 
     def dual(y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -210,8 +214,9 @@ def _kkt_polish(a: np.ndarray, b: np.ndarray, w_start: np.ndarray, tol: float) -
     return w_start
 
 
-def objective(a: np.ndarray, b: np.ndarray, w: np.ndarray, ridge: float = 0.0,
-              intercept: bool = False) -> float:
+def objective(
+    a: np.ndarray, b: np.ndarray, w: np.ndarray, ridge: float = 0.0, intercept: bool = False
+) -> float:
     """Value of the :func:`simplex_least_squares` objective at ``w`` (with the best intercept)."""
     resid = b - a @ w
     if intercept:
@@ -221,8 +226,15 @@ def objective(a: np.ndarray, b: np.ndarray, w: np.ndarray, ridge: float = 0.0,
 
 # --- data -------------------------------------------------------------------------------------------------
 
-def outcome_matrix(panel: pd.DataFrame, outcome: str, treated: str, donors: Sequence[str],
-                   start_year: int | None = None, end_year: int | None = None) -> pd.DataFrame:
+
+def outcome_matrix(
+    panel: pd.DataFrame,
+    outcome: str,
+    treated: str,
+    donors: Sequence[str],
+    start_year: int | None = None,
+    end_year: int | None = None,
+) -> pd.DataFrame:
     """A balanced district x year matrix of ``outcome``: the treated district first, then the donors.
 
     The years are those in which the treated district has the outcome (within the year range); donors
@@ -253,6 +265,7 @@ def outcome_matrix(panel: pd.DataFrame, outcome: str, treated: str, donors: Sequ
 
 
 # --- one fit ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SyntheticFit:
@@ -306,12 +319,18 @@ def _split(wide: pd.DataFrame, first_post_year: int) -> tuple[np.ndarray, np.nda
     return pre, post
 
 
-def _sc_arrays(y: np.ndarray, donors: np.ndarray, pre: np.ndarray
-               ) -> tuple[float, np.ndarray, np.ndarray, float, float]:
+def _sc_arrays(
+    y: np.ndarray, donors: np.ndarray, pre: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray, float, float]:
     w, _ = simplex_least_squares(donors[:, pre].T, y[pre])
     gap = y - w @ donors
-    return (float(gap[~pre].mean()), w, gap, float(np.sqrt(np.mean(gap[pre] ** 2))),
-            float(np.sqrt(np.mean(gap[~pre] ** 2))))
+    return (
+        float(gap[~pre].mean()),
+        w,
+        gap,
+        float(np.sqrt(np.mean(gap[pre] ** 2))),
+        float(np.sqrt(np.mean(gap[~pre] ** 2))),
+    )
 
 
 def noise_level(donors: np.ndarray, pre: np.ndarray) -> float:
@@ -320,15 +339,20 @@ def noise_level(donors: np.ndarray, pre: np.ndarray) -> float:
     return float(np.std(diffs, ddof=1)) if diffs.size > 1 else 0.0
 
 
-def _sdid_arrays(y: np.ndarray, donors: np.ndarray, pre: np.ndarray, n_treated: int = 1
-                 ) -> tuple[float, np.ndarray, np.ndarray, float, np.ndarray, float, float, float]:
+def _sdid_arrays(
+    y: np.ndarray, donors: np.ndarray, pre: np.ndarray, n_treated: int = 1
+) -> tuple[float, np.ndarray, np.ndarray, float, np.ndarray, float, float, float]:
     t_pre, t_post = int(pre.sum()), int((~pre).sum())
     sigma = noise_level(donors, pre)
     zeta = (n_treated * t_post) ** 0.25 * sigma
-    omega, omega0 = simplex_least_squares(donors[:, pre].T, y[pre], ridge=zeta ** 2 * t_pre, intercept=True)
+    omega, omega0 = simplex_least_squares(donors[:, pre].T, y[pre], ridge=zeta**2 * t_pre, intercept=True)
     n_donors = donors.shape[0]
-    lam, _ = simplex_least_squares(donors[:, pre], donors[:, ~pre].mean(axis=1),
-                                   ridge=(TIME_RIDGE_ETA * sigma) ** 2 * n_donors, intercept=True)
+    lam, _ = simplex_least_squares(
+        donors[:, pre],
+        donors[:, ~pre].mean(axis=1),
+        ridge=(TIME_RIDGE_ETA * sigma) ** 2 * n_donors,
+        intercept=True,
+    )
     delta_treated = y[~pre].mean() - lam @ y[pre]
     delta_donors = donors[:, ~pre].mean(axis=1) - donors[:, pre] @ lam
     tau = float(delta_treated - omega @ delta_donors)
@@ -336,8 +360,16 @@ def _sdid_arrays(y: np.ndarray, donors: np.ndarray, pre: np.ndarray, n_treated: 
     shift = float(lam @ (y[pre] - synthetic[pre]))
     gap = y - synthetic - shift
     fit_gap = y[pre] - synthetic[pre] - omega0
-    return (tau, omega, lam, shift, gap, float(np.sqrt(np.mean(fit_gap ** 2))),
-            float(np.sqrt(np.mean(gap[~pre] ** 2))), zeta)
+    return (
+        tau,
+        omega,
+        lam,
+        shift,
+        gap,
+        float(np.sqrt(np.mean(fit_gap**2))),
+        float(np.sqrt(np.mean(gap[~pre] ** 2))),
+        zeta,
+    )
 
 
 def _fit(wide: pd.DataFrame, first_post_year: int, method: str) -> SyntheticFit:
@@ -354,13 +386,20 @@ def _fit(wide: pd.DataFrame, first_post_year: int, method: str) -> SyntheticFit:
         lam = pd.Series(lam_v, index=pd.Index(years[pre], name="year"), name="time_weight")
     else:
         raise ValueError(f"unknown method {method!r}; expected one of {sorted(METHODS)}")
-    path = pd.DataFrame({"year": years, "treated": y, "synthetic": y - gap, "gap": gap,
-                         "post": (~pre).astype("int64")})
-    return SyntheticFit(method=method, estimate=est,
-                        weights=pd.Series(w, index=pd.Index(donor_codes, name="district_code"),
-                                          name="weight"),
-                        time_weights=lam, intercept=shift, path=path, pre_rmspe=pre_rmspe,
-                        post_rmspe=post_rmspe, zeta=zeta)
+    path = pd.DataFrame(
+        {"year": years, "treated": y, "synthetic": y - gap, "gap": gap, "post": (~pre).astype("int64")}
+    )
+    return SyntheticFit(
+        method=method,
+        estimate=est,
+        weights=pd.Series(w, index=pd.Index(donor_codes, name="district_code"), name="weight"),
+        time_weights=lam,
+        intercept=shift,
+        path=path,
+        pre_rmspe=pre_rmspe,
+        post_rmspe=post_rmspe,
+        zeta=zeta,
+    )
 
 
 def synthetic_control(wide: pd.DataFrame, first_post_year: int) -> SyntheticFit:
@@ -415,6 +454,7 @@ def synthetic_did(wide: pd.DataFrame, first_post_year: int) -> SyntheticFit:
 
 # --- placebo inference ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PlaceboInference:
     """Placebo-in-space inference for one fit.
@@ -442,8 +482,13 @@ class PlaceboInference:
     ci_high: float
 
 
-def placebo_in_space(wide: pd.DataFrame, first_post_year: int, method: str, fit: SyntheticFit | None = None,
-                     alpha: float = 0.05) -> PlaceboInference:
+def placebo_in_space(
+    wide: pd.DataFrame,
+    first_post_year: int,
+    method: str,
+    fit: SyntheticFit | None = None,
+    alpha: float = 0.05,
+) -> PlaceboInference:
     """Each donor in turn as the treated district, the other donors as its pool (the treated district is
     left out of every placebo pool).
 
@@ -476,14 +521,27 @@ def placebo_in_space(wide: pd.DataFrame, first_post_year: int, method: str, fit:
     arr = np.array(rows, dtype=float).reshape(-1, 3)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(arr[:, 1] > 0, arr[:, 2] / arr[:, 1], np.inf)
-    placebos = pd.DataFrame({"district_code": wide.index[1:].astype(str), "estimate": arr[:, 0],
-                             "pre_rmspe": arr[:, 1], "post_rmspe": arr[:, 2], "ratio": ratio})
+    placebos = pd.DataFrame(
+        {
+            "district_code": wide.index[1:].astype(str),
+            "estimate": arr[:, 0],
+            "pre_rmspe": arr[:, 1],
+            "post_rmspe": arr[:, 2],
+            "ratio": ratio,
+        }
+    )
     p_ratio = rank_p_value(fit.rmspe_ratio, ratio)
     p_effect = rank_p_value(abs(fit.estimate), np.abs(arr[:, 0]))
     se = float(np.sqrt(np.mean((arr[:, 0] - arr[:, 0].mean()) ** 2))) if n > 1 else float("nan")
     z = float(stats.norm.ppf(1 - alpha / 2))
-    return PlaceboInference(placebos=placebos, p_ratio=p_ratio, p_effect=p_effect, se=se,
-                            ci_low=fit.estimate - z * se, ci_high=fit.estimate + z * se)
+    return PlaceboInference(
+        placebos=placebos,
+        p_ratio=p_ratio,
+        p_effect=p_effect,
+        se=se,
+        ci_low=fit.estimate - z * se,
+        ci_high=fit.estimate + z * se,
+    )
 
 
 def rank_p_value(statistic: float, placebo_statistics: np.ndarray) -> float:
@@ -495,6 +553,7 @@ def rank_p_value(statistic: float, placebo_statistics: np.ndarray) -> float:
 
 
 # --- the study: the largest districts, their donors, every outcome ----------------------------------------
+
 
 def largest_districts(panel: pd.DataFrame, n: int = 4, cohort: int = 2013, year: int = 2012) -> list[str]:
     """Codes of the ``n`` largest districts of an Alliance cohort by enrollment in ``year`` (largest first).
@@ -512,8 +571,13 @@ def largest_districts(panel: pd.DataFrame, n: int = 4, cohort: int = 2013, year:
     return order["district_code"].astype(str).head(n).tolist()
 
 
-def donor_pool(panel: pd.DataFrame, comparison: str = "other_town_districts", closest_on: str | None = None,
-               n: int | None = None, baseline_years: tuple[int, int] = (2009, 2012)) -> list[str]:
+def donor_pool(
+    panel: pd.DataFrame,
+    comparison: str = "other_town_districts",
+    closest_on: str | None = None,
+    n: int | None = None,
+    baseline_years: tuple[int, int] = (2009, 2012),
+) -> list[str]:
     """Never-designated districts to build synthetic comparisons from.
 
     Parameters
@@ -564,10 +628,18 @@ class SyntheticResult:
     skipped: str = ""
 
 
-def synthetic_study(panel: pd.DataFrame, outcome: str, district: str, donors: Sequence[str],
-                    first_post_year: int = 2013, start_year: int | None = None, end_year: int | None = None,
-                    min_pre_years: int = MIN_PRE_YEARS, methods: Sequence[str] = ("sc", "sdid"),
-                    alpha: float = 0.05) -> SyntheticResult:
+def synthetic_study(
+    panel: pd.DataFrame,
+    outcome: str,
+    district: str,
+    donors: Sequence[str],
+    first_post_year: int = 2013,
+    start_year: int | None = None,
+    end_year: int | None = None,
+    min_pre_years: int = MIN_PRE_YEARS,
+    methods: Sequence[str] = ("sc", "sdid"),
+    alpha: float = 0.05,
+) -> SyntheticResult:
     """Synthetic control and synthetic DiD of ``district`` on ``outcome`` from ``donors``, with placebos.
 
     Parameters
@@ -613,8 +685,12 @@ def synthetic_study(panel: pd.DataFrame, outcome: str, district: str, donors: Se
     years = np.asarray(wide.columns, dtype=int)
     n_pre = int((years < first_post_year).sum())
     if n_pre < min_pre_years:
-        return _replace(skip, years=tuple(int(y) for y in years), n_pre=n_pre,
-                        skipped=f"{n_pre} pre-period years (fewer than {min_pre_years})")
+        return _replace(
+            skip,
+            years=tuple(int(y) for y in years),
+            n_pre=n_pre,
+            skipped=f"{n_pre} pre-period years (fewer than {min_pre_years})",
+        )
     if not (years >= first_post_year).any():
         return _replace(skip, years=tuple(int(y) for y in years), n_pre=n_pre, skipped="no post-period years")
     if len(wide) < 3:
@@ -626,11 +702,20 @@ def synthetic_study(panel: pd.DataFrame, outcome: str, district: str, donors: Se
     pre_values = wide.iloc[1:, years < first_post_year].mean(axis=1)
     own = float(wide.iloc[0, years < first_post_year].mean())
     position = "below" if own < pre_values.min() else "above" if own > pre_values.max() else "inside"
-    return SyntheticResult(district_code=district, outcome=outcome, first_post_year=first_post_year,
-                           years=tuple(int(y) for y in years), n_pre=n_pre, n_donors=len(wide) - 1,
-                           donor_sd=float(pre_values.std(ddof=1)), pre_position=position,
-                           lowest_donor=str(pre_values.idxmin()), highest_donor=str(pre_values.idxmax()),
-                           fits=fits, inference=inference)
+    return SyntheticResult(
+        district_code=district,
+        outcome=outcome,
+        first_post_year=first_post_year,
+        years=tuple(int(y) for y in years),
+        n_pre=n_pre,
+        n_donors=len(wide) - 1,
+        donor_sd=float(pre_values.std(ddof=1)),
+        pre_position=position,
+        lowest_donor=str(pre_values.idxmin()),
+        highest_donor=str(pre_values.idxmax()),
+        fits=fits,
+        inference=inference,
+    )
 
 
 def _replace(result: SyntheticResult, **changes) -> SyntheticResult:
@@ -639,10 +724,17 @@ def _replace(result: SyntheticResult, **changes) -> SyntheticResult:
     return replace(result, **changes)
 
 
-def analyze_largest(panel: pd.DataFrame, outcomes: Sequence[str] = tuple(OUTCOMES), n_districts: int = 4,
-                    cohort: int = 2013, donors: Sequence[str] | None = None, start_year: int | None = None,
-                    end_year: int | None = None, min_pre_years: int = MIN_PRE_YEARS,
-                    enrollment_year: int = 2012) -> dict[tuple[str, str], SyntheticResult]:
+def analyze_largest(
+    panel: pd.DataFrame,
+    outcomes: Sequence[str] = tuple(OUTCOMES),
+    n_districts: int = 4,
+    cohort: int = 2013,
+    donors: Sequence[str] | None = None,
+    start_year: int | None = None,
+    end_year: int | None = None,
+    min_pre_years: int = MIN_PRE_YEARS,
+    enrollment_year: int = 2012,
+) -> dict[tuple[str, str], SyntheticResult]:
     """:func:`synthetic_study` of each outcome for the ``n_districts`` largest districts of ``cohort``.
 
     ``donors`` defaults to every never-designated town district (:func:`donor_pool`). Returns results keyed
@@ -653,8 +745,9 @@ def analyze_largest(panel: pd.DataFrame, outcomes: Sequence[str] = tuple(OUTCOME
     out = {}
     for code in largest_districts(frame, n_districts, cohort, enrollment_year):
         for outcome in outcomes:
-            out[(code, outcome)] = synthetic_study(frame, outcome, code, pool, cohort, start_year, end_year,
-                                                   min_pre_years)
+            out[(code, outcome)] = synthetic_study(
+                frame, outcome, code, pool, cohort, start_year, end_year, min_pre_years
+            )
     return out
 
 
@@ -677,28 +770,50 @@ def summary_table(results: dict[tuple[str, str], SyntheticResult]) -> pd.DataFra
     rows = []
     for (code, outcome), res in results.items():
         if res.skipped:
-            rows.append({"district_code": code, "outcome": outcome, "method": "", "skipped": res.skipped,
-                         "n_pre": res.n_pre})
+            rows.append(
+                {
+                    "district_code": code,
+                    "outcome": outcome,
+                    "method": "",
+                    "skipped": res.skipped,
+                    "n_pre": res.n_pre,
+                }
+            )
             continue
         for method, fit in res.fits.items():
             inf = res.inference[method]
             top = fit.weights.sort_values(ascending=False, kind="stable")
-            rows.append({
-                "district_code": code, "outcome": outcome, "method": method, "estimate": fit.estimate,
-                "se": inf.se if method == "sdid" else float("nan"),
-                "ci_low": inf.ci_low if method == "sdid" else float("nan"),
-                "ci_high": inf.ci_high if method == "sdid" else float("nan"),
-                "p_ratio": inf.p_ratio, "p_effect": inf.p_effect,
-                "p_placebo": inf.p_ratio if PLACEBO_P[method] == "p_ratio" else inf.p_effect,
-                "p_se": (float(2 * stats.norm.sf(abs(fit.estimate) / inf.se))
-                         if method == "sdid" and inf.se > 0 else float("nan")),
-                "pre_rmspe": fit.pre_rmspe,
-                "post_rmspe": fit.post_rmspe, "donor_sd": res.donor_sd,
-                "pre_rmspe_rank": float(np.mean(inf.placebos["pre_rmspe"] < fit.pre_rmspe)),
-                "n_pre": res.n_pre, "n_post": len(res.years) - res.n_pre, "n_donors": res.n_donors,
-                "top_donor": str(top.index[0]), "top_weight": float(top.iloc[0]),
-                "n_weighted": int((fit.weights > 0.01).sum()), "pre_position": res.pre_position,
-                "top_is_nearest": str(top.index[0]) == (res.lowest_donor if res.pre_position == "below"
-                                                        else res.highest_donor), "skipped": "",
-            })
+            rows.append(
+                {
+                    "district_code": code,
+                    "outcome": outcome,
+                    "method": method,
+                    "estimate": fit.estimate,
+                    "se": inf.se if method == "sdid" else float("nan"),
+                    "ci_low": inf.ci_low if method == "sdid" else float("nan"),
+                    "ci_high": inf.ci_high if method == "sdid" else float("nan"),
+                    "p_ratio": inf.p_ratio,
+                    "p_effect": inf.p_effect,
+                    "p_placebo": inf.p_ratio if PLACEBO_P[method] == "p_ratio" else inf.p_effect,
+                    "p_se": (
+                        float(2 * stats.norm.sf(abs(fit.estimate) / inf.se))
+                        if method == "sdid" and inf.se > 0
+                        else float("nan")
+                    ),
+                    "pre_rmspe": fit.pre_rmspe,
+                    "post_rmspe": fit.post_rmspe,
+                    "donor_sd": res.donor_sd,
+                    "pre_rmspe_rank": float(np.mean(inf.placebos["pre_rmspe"] < fit.pre_rmspe)),
+                    "n_pre": res.n_pre,
+                    "n_post": len(res.years) - res.n_pre,
+                    "n_donors": res.n_donors,
+                    "top_donor": str(top.index[0]),
+                    "top_weight": float(top.iloc[0]),
+                    "n_weighted": int((fit.weights > 0.01).sum()),
+                    "pre_position": res.pre_position,
+                    "top_is_nearest": str(top.index[0])
+                    == (res.lowest_donor if res.pre_position == "below" else res.highest_donor),
+                    "skipped": "",
+                }
+            )
     return pd.DataFrame(rows)

@@ -105,7 +105,7 @@ def test_mde_and_t_pvalue_by_hand() -> None:
     assert np.isnan(t_pvalue(float("inf"), 1.0, 4))
 
 
-@pytest.mark.filterwarnings("ignore:Inputs contain missing values")
+@pytest.mark.filterwarnings(r"ignore:\s*Inputs contain missing values")
 def test_twfe_event_study_reports_its_observations() -> None:
     # A simulated panel with a few outcomes removed: nobs counts the district-years actually used.
     sample = impact.prepare_sample(simulate.staggered_panel(seed=3))

@@ -73,8 +73,9 @@ class SyntheticAnalysis:
     Attributes
     ----------
     results, table
-        Results keyed by ``(district_code, outcome)`` and :func:`~alliance_study.analysis.impact.synthetic.
-        summary_table` for the main donor pool (the poorest never-designated town districts).
+        Results keyed by ``(district_code, outcome)`` and their
+        :func:`~alliance_study.analysis.impact.synthetic.summary_table`, for the main donor pool (the poorest
+        never-designated town districts).
     all_results, all_table
         The same with every never-designated town district as a donor.
     districts

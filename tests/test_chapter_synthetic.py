@@ -217,6 +217,7 @@ def test_analysis_recovers_the_planted_effect_and_names_districts(analysis):
         and "lies outside the placebo" in facts["syn_seda_gcs_eb_judgement"]
     )
     assert facts["syn_n_donors"] == "20" and facts["syn_n_all_donors"] == "24"
+    assert facts["syn_min_p"] == "1/21 = 0.048"
 
 
 def test_tables_and_figures(analysis):

@@ -440,6 +440,7 @@ def facts(analysis: SyntheticAnalysis) -> dict[str, str]:
         "syn_districts": _join(names),
         "syn_n_districts": str(len(names)),
         "syn_n_donors": str(len(a.donors)),
+        "syn_min_p": f"1/{len(a.donors) + 1} = {format_p(1 / (len(a.donors) + 1))}",
         "syn_n_all_donors": str(s["n_all_donors"]),
         "syn_baseline_span": f"{s['baseline_years'][0]}-{s['baseline_years'][1]}",
         "syn_min_pre_years": str(s["min_pre_years"]),

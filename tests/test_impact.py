@@ -18,7 +18,7 @@ from scipy import stats
 from alliance_study import simulate
 from alliance_study.analysis import impact
 from alliance_study.analysis.impact import event_inference as inference_ei
-from alliance_study.analysis.impact import inference, regression
+from alliance_study.analysis.impact import honest, inference, regression
 from alliance_study.analysis.impact import results as impact_results
 from alliance_study.analysis.impact import sample as impact_sample
 
@@ -73,7 +73,7 @@ def test_projector_equals_dummy_regression():
     np.testing.assert_allclose(proj.residualize(v), expected, atol=1e-10)
 
 
-def test_relative_magnitudes_hand_computed():
+def test_relative_magnitudes_is_the_honest_conditional_set():
     # Pre: -3 -> 0.10, -2 -> 0.05, -1 -> 0 (reference); post: 0 -> 0.30, 1 -> 0.40; SE 0.01 each, independent.
     events = [-3, -2, 0, 1]
     est = np.array([0.10, 0.05, 0.30, 0.40])
@@ -81,17 +81,20 @@ def test_relative_magnitudes_hand_computed():
                                            0.05)
     study = impact.EventStudy("twfe", "y", table, vc, -1, 100, 10, 99)
     sens = impact.relative_magnitudes(study, mbar=(0, 1))
-    # Largest pre-period change per year: max(|0.05 - 0.10|, |0 - 0.05|) = 0.05.
+    # Largest change between consecutive pre-period years: max(|0.05 - 0.10|, |0 - 0.05|) = 0.05.
     assert sens.max_pre_violation == pytest.approx(0.05)
-    theta, se = 0.35, math.sqrt(2e-4) / 2
-    q = stats.t.ppf(0.975, 99)
-    assert sens.estimate == pytest.approx(theta)
-    assert sens.se == pytest.approx(se)
-    # Horizon: mean of (0 - (-1), 1 - (-1)) = 1.5 years, so the bias bound at mbar = 1 is 0.075.
+    assert sens.estimate == pytest.approx(0.35)
+    assert sens.se == pytest.approx(math.sqrt(2e-4) / 2)
+    # Mbar = 0 (no change after the reference): the usual normal interval of the post average.
+    row = sens.table.set_index("mbar").loc[0.0]
+    assert row["lower"] == pytest.approx(0.35 - 1.959964 * sens.se, abs=1e-4)
+    # Mbar = 1: post changes up to 0.05 a year allow a bias of 0.05 * mean(1, 2) = 0.075 (identified set
+    # 0.275 to 0.425), and the set must hold it; the breakdown is where zero enters.
     row = sens.table.set_index("mbar").loc[1.0]
-    assert row["bias_bound"] == pytest.approx(0.075)
-    assert row["lower"] == pytest.approx(theta - 0.075 - q * se)
-    assert sens.breakdown == pytest.approx((theta - q * se) / 0.075)
+    assert row["lower"] < 0.275 and row["upper"] > 0.425
+    vec = honest.event_vector(study)
+    assert not honest.rm_test(vec, 0.0, sens.breakdown * 0.95)
+    assert honest.rm_test(vec, 0.0, sens.breakdown * 1.05)
 
 
 def test_pretrend_test_hand_computed():

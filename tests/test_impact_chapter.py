@@ -48,7 +48,7 @@ def test_prose_rules_follow_the_numbers():
     assert "survives" in chapter.breakdown_text(1.5)
     assert chapter.breakdown_text(0.0).startswith("the estimate does not exclude zero")
     assert chapter.breakdown_text(float("nan")).startswith("the sensitivity to diverging trends cannot")
-    assert chapter.breakdown_text(float("inf")).startswith("the pre-period estimates show no drift")
+    assert chapter.breakdown_text(float("inf")).startswith("it survives post-designation drifts even ten")
     assert chapter.verdict(0.01).startswith("distinguishable") and chapter.verdict(0.2).startswith("not")
     assert chapter.verdict(float("nan")) == "not estimable"
     assert chapter.format_p(0.0004) == "<0.001" and chapter.format_p(0.0123) == "0.012"

@@ -20,8 +20,11 @@ One module per concern, behind this thin API (the way pyfixest keeps one file pe
   product) and the restricted wild cluster bootstrap.
 - :mod:`.event_inference`: the wild bootstrap and randomization tests of the headline, the event study's
   post-period average (TWFE and Callaway-Sant'Anna), rather than the static coefficient.
-- :mod:`.sensitivity`: joint pre-trend test, linear-trend-adjusted post averages, relative-magnitudes
-  sensitivity in the spirit of Rambachan and Roth, placebo designation years and placebo outcomes.
+- :mod:`.sensitivity`: joint pre-trend test, linear-trend-adjusted post averages, the relative-magnitudes
+  sensitivity of the headline (:func:`relative_magnitudes`), placebo designation years and placebo outcomes.
+- :mod:`.honest`: Rambachan and Roth's honest confidence sets (smoothness: fixed-length intervals; relative
+  magnitudes: the conditional test of Andrews, Roth and Pakes), breakdown values, and sup-t simultaneous
+  bands for event studies (:func:`honest_sensitivity`, :func:`sup_t_band`).
 - :mod:`.dose`: the effect of Alliance dollars per pupil beside the Jackson-Mackevicius benchmark.
 - :mod:`.study`: :func:`analyze`, every estimator and test on one outcome and design.
 - :mod:`.dpi`: the 2011 District Performance Index rebuilt from the CMT/CAPT results, its ranking, how it
@@ -70,6 +73,7 @@ from alliance_study.analysis.impact.event_inference import (
     cs_randomization_inference,
     event_study_wild_bootstrap,
 )
+from alliance_study.analysis.impact.honest import HonestResult, honest_sensitivity, sup_t_band
 from alliance_study.analysis.impact.inference import (
     RADEMACHER_POINTS,
     WEBB_POINTS,
@@ -148,6 +152,7 @@ __all__ = [
     "DoseResponse",
     "EventStudy",
     "FixedEffectsProjector",
+    "HonestResult",
     "RandomizationResult",
     "Sensitivity",
     "TrendAdjusted",
@@ -168,6 +173,7 @@ __all__ = [
     "event_study",
     "event_study_wild_bootstrap",
     "fwl_did",
+    "honest_sensitivity",
     "lowest_baseline_codes",
     "mde",
     "near_miss_codes",
@@ -183,6 +189,7 @@ __all__ = [
     "results_table",
     "standard_designs",
     "sun_abraham",
+    "sup_t_band",
     "trend_adjusted",
     "twfe_did",
     "twfe_event_study",

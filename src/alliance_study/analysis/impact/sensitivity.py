@@ -1,4 +1,5 @@
-"""Pre-trend tests, the relative-magnitudes sensitivity, placebo designation years and placebo outcomes."""
+"""Pre-trend tests, the relative-magnitudes sensitivity (Rambachan-Roth, with the ARP conditional test of
+:mod:`.honest`), placebo designation years and placebo outcomes."""
 
 from __future__ import annotations
 
@@ -46,18 +47,18 @@ def pretrend_test(study: EventStudy, min_treated: int = 1, exclude: Sequence[int
 
 @dataclass
 class Sensitivity:
-    """Relative-magnitudes sensitivity of the post-period average effect.
+    """Relative-magnitudes sensitivity of the post-period average effect (Rambachan and Roth's ``Delta^RM``).
 
     Attributes
     ----------
     table
-        ``mbar, bias_bound, lower, upper``: the robust confidence interval for each ``mbar``.
+        ``mbar, lower, upper``: the robust confidence set (ARP conditional test) for each ``mbar``.
     breakdown
-        Largest ``mbar`` at which the robust interval excludes zero (0 if the estimate is not significant
-        even under parallel trends; inf if the pre-period shows no variation at all; NaN without any
-        pre-period estimate besides the reference).
+        Smallest ``mbar`` at which the robust set includes zero (0 if it does under parallel trends; inf if
+        not even at ``Mbar = 10``; NaN without any pre-period estimate besides the reference).
     max_pre_violation
-        Largest change per year between adjacent pre-period estimates (the reference counts as 0).
+        Largest change between consecutive pre-period estimates (the reference counts as 0), for reading
+        ``mbar`` in outcome units.
     estimate, se
         Post-period average effect and its standard error.
     """
@@ -73,44 +74,43 @@ def relative_magnitudes(study: EventStudy, mbar: Sequence[float] = (0, 0.25, 0.5
                         alpha: float = 0.05, min_treated: int = 1) -> Sensitivity:
     """How large a violation of parallel trends would overturn the post-period average effect?
 
-    In the spirit of the relative-magnitudes restriction of Rambachan and Roth (2023): after the reference
-    period, the trend difference may change by at most ``mbar`` times the largest change per year seen
-    between adjacent pre-period estimates. Over ``e - ref`` years the bias of the event-time-``e`` estimate
-    is then at most ``mbar * max_pre * (e - ref)``, and the bias of the post-period average at most
-    ``mbar * max_pre * mean(e - ref)``. The robust interval widens the usual t interval by that bound; the
-    breakdown value is the largest ``mbar`` at which it still excludes zero.
+    Rambachan and Roth's (2023) relative-magnitudes restriction: after the reference period, the trend
+    difference may change from one year to the next by at most ``mbar`` times the largest such change
+    between consecutive pre-period years. For each ``mbar`` the confidence set is the inverted conditional
+    test of Andrews, Roth and Pakes (:func:`~alliance_study.analysis.impact.honest.rm_confidence_set`, where
+    the method and its checks against an independent implementation are described); the breakdown value is
+    the smallest ``mbar`` at which the set includes zero. Normal critical values, as in Rambachan and Roth.
+    Pre-period estimates resting on fewer than ``min_treated`` treated districts are ignored (and so is any
+    lead beyond a gap; :func:`~alliance_study.analysis.impact.honest.event_vector`).
 
-    This is a plug-in version: it treats the estimated pre-period changes as the true ones and does not
-    reproduce Rambachan and Roth's conditional or hybrid inference, so it is a guide, not a test.
-    Pre-period estimates resting on fewer than ``min_treated`` treated districts are ignored.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from alliance_study.analysis.impact import results
+    >>> events = [-3, -2, 0, 1]
+    >>> table, vc = results.event_table(events, np.array([0.10, 0.05, 0.30, 0.40]), np.eye(4) * 1e-4,
+    ...                                 dict.fromkeys(events, 10), -1, 99, 0.05)
+    >>> study = EventStudy("twfe", "y", table, vc, -1, 100, 10, 99)
+    >>> sens = relative_magnitudes(study, mbar=(0, 1))
+    >>> round(sens.max_pre_violation, 2), bool(0 < sens.breakdown < 10)
+    (0.05, True)
     """
-    ref = study.reference
-    table = study.table.set_index("event_time")
-    pre = sorted([*study.pre_events(min_treated), ref])
-    post = [e for e in study.vcov.index if e >= 0]
+    from alliance_study.analysis.impact import honest
+
+    vec = honest.event_vector(study, min_treated)
     avg = study.post_average(alpha)
     theta, se = avg["estimate"], avg["se"]
-    q = stats.t.ppf(1 - alpha / 2, study.df)
-    if len(pre) < 2 or not post:
-        delta = float("nan")
-    else:
-        vals = [0.0 if e == ref else float(table.loc[e, "estimate"]) for e in pre]
-        delta = max(abs(vals[k + 1] - vals[k]) / (pre[k + 1] - pre[k]) for k in range(len(pre) - 1))
-    horizon = float(np.mean([e - ref for e in post])) if post else float("nan")
+    if vec.n_pre == 0 or not vec.post.any():
+        rows = [{"mbar": float(m), "lower": float("nan"), "upper": float("nan")} for m in mbar]
+        return Sensitivity(pd.DataFrame(rows), float("nan"), float("nan"), theta, se)
+    l_post = honest.target_weights(vec)
     rows = []
     for m in mbar:
-        bound = m * delta * horizon
-        rows.append({"mbar": float(m), "bias_bound": bound, "lower": theta - bound - q * se,
-                     "upper": theta + bound + q * se})
-    if not np.isfinite(delta):
-        breakdown = float("nan")
-    elif abs(theta) <= q * se:
-        breakdown = 0.0
-    elif delta == 0:
-        breakdown = float("inf")
-    else:
-        breakdown = (abs(theta) - q * se) / (delta * horizon)
-    return Sensitivity(pd.DataFrame(rows), float(breakdown), delta, theta, se)
+        ci = honest.rm_confidence_set(vec, float(m), l_post, alpha)
+        rows.append({"mbar": float(m), "lower": ci.lower, "upper": ci.upper})
+    delta = float(np.abs(np.diff(np.r_[vec.beta[vec.pre], 0.0])).max())
+    return Sensitivity(pd.DataFrame(rows), honest.breakdown(vec, "relative_magnitudes", l_post, alpha), delta,
+                       theta, se)
 
 
 @dataclass

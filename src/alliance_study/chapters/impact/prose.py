@@ -127,13 +127,14 @@ def robustness_text(rows: Mapping[str, Mapping[str, Any]], labels: Mapping[str, 
 
 
 def breakdown_text(breakdown: float) -> str:
-    """The relative-magnitudes breakdown value in words."""
+    """The relative-magnitudes breakdown value (Rambachan-Roth, :mod:`alliance_study.analysis.impact.honest`)
+    in words."""
     if breakdown is None or math.isnan(breakdown):
         return "the sensitivity to diverging trends cannot be assessed (no pre-period estimate to scale by)"
     if breakdown == 0:
         return "the estimate does not exclude zero even if trends were exactly parallel"
     if not np.isfinite(breakdown):
-        return "the pre-period estimates show no drift to scale by"
+        return "it survives post-designation drifts even ten times the largest pre-period drift"
     if breakdown < 1:
         return (f"a post-designation drift {breakdown:.2f} times the largest drift seen before designation "
                 "would explain it")

@@ -109,8 +109,9 @@ def sensitivity_table(results: Sequence[DesignResult], mbar: float = 1.0) -> pd.
     """Pre-trend tests and the relative-magnitudes sensitivity, one row per result.
 
     Columns: pre-period estimates used, joint pre-trend p-value (TWFE and Callaway-Sant'Anna), largest
-    pre-period change per year, post-period average (equal weights over event times), the robust interval
-    at ``mbar`` and the breakdown value.
+    change between consecutive pre-period years, post-period average (equal weights over event times), the
+    Rambachan-Roth robust confidence set at ``mbar`` and the breakdown value (smallest ``mbar`` whose set
+    includes zero).
     """
     rows = []
     for r in results:
@@ -124,11 +125,10 @@ def sensitivity_table(results: Sequence[DesignResult], mbar: float = 1.0) -> pd.
             "pre-period estimates": int(r.pretrend["df1"]),
             "pre-trend p (TWFE)": _fmt_p(r.pretrend["p_value"]),
             "pre-trend p (CS)": _fmt_p(r.pretrend_cs["p_value"]),
-            "largest pre change per year": _fmt(sens.max_pre_violation, d),
+            "largest pre change": _fmt(sens.max_pre_violation, d),
             "post average": _fmt(sens.estimate, d),
             f"robust CI, M = {mbar:g}": "" if not np.isfinite(lo) else f"[{lo:,.{d}f}, {hi:,.{d}f}]",
-            "breakdown M": ("no pre-period variation" if sens.breakdown == float("inf")
-                            else _fmt(sens.breakdown, 2)),
+            "breakdown M": ("above 10" if sens.breakdown == float("inf") else _fmt(sens.breakdown, 2)),
         })
     return pd.DataFrame(rows)
 

@@ -534,6 +534,15 @@ def _failure(run: Run, exc: Exception, staged: Path, project_dir: Path, prelude:
                             staged=staged if staged.exists() else None)
 
 
+#: Added to every kernel's environment: one BLAS/OpenMP thread per kernel. The runner already runs one kernel
+#: per core (:func:`default_jobs`), and the notebooks' linear algebra is many small problems, for which
+#: OpenBLAS's extra threads only spin: the impact robustness notebook used 31 s of CPU with the default
+#: threads and 8 s with one (measured on the 2-core build machine under load). A variable the caller set
+#: explicitly wins.
+KERNEL_THREAD_ENV: dict[str, str] = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                                     "MKL_NUM_THREADS": "1"}
+
+
 def _kernel_env(sidecar: Path, memo_dir: Path | None) -> dict[str, str]:
     """What a kernel's environment adds: where it records its reads and, if any, the memo directory."""
     env = {reads.READS_ENV: str(sidecar)}
@@ -543,10 +552,11 @@ def _kernel_env(sidecar: Path, memo_dir: Path | None) -> dict[str, str]:
 
 
 def _kernel_manager_class(env: Mapping[str, str]) -> type:
-    """A kernel manager that starts its kernel with ``env`` added to this process's environment."""
+    """A kernel manager that starts its kernel with ``env`` (and :data:`KERNEL_THREAD_ENV`, unless this
+    process sets those variables) added to this process's environment."""
     from jupyter_client.manager import AsyncKernelManager
 
-    extra = dict(env)
+    extra = {k: v for k, v in KERNEL_THREAD_ENV.items() if k not in os.environ} | dict(env)
 
     class _KernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]

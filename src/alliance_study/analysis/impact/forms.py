@@ -2,7 +2,7 @@
 
 A difference-in-differences in percentage points assumes that, without the program, designated and
 comparison districts would have moved by the same number of points. Designated districts start far from
-the comparison districts (graduation about 80% against 93%, suspensions two to three times as common), so
+the comparison districts (lower graduation, more suspensions; the robustness page states the means), so
 "the same number of points" and "the same proportional change" are different assumptions, and an effect
 that survives one scale and not the other rests on that choice. The transformed outcomes:
 

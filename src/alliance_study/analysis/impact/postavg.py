@@ -77,28 +77,33 @@ def grouped_problem(sample: pd.DataFrame, outcome: str, covariates: Sequence[str
     tuple
         Projector, regressors (rows x groups), outcome and the group labels (column order).
     """
+    # A shallow copy without attrs: pandas deep-copies attrs (a sample's baseline dictionary) on every
+    # column access, which would dominate the cost of the many fits of leave-one-out and the bootstrap family.
+    sample = sample.copy(deep=False)
+    sample.attrs = {}
     reference = default_reference(sample)
-    et = sample["event_time"]
+    et = sample["event_time"].to_numpy(dtype=float, na_value=np.nan)
     if events is None:
-        events = sorted(int(e) for e in et.dropna().unique() if int(e) != reference)
+        events = sorted(int(e) for e in np.unique(et[np.isfinite(et)]) if int(e) != reference)
     events = [int(e) for e in events]
     treated = sample["treated"].to_numpy() == 1
     if groups is None:
         member = {"all": treated}
     else:
-        label = sample["district_code"].map(dict(groups))
-        if label.loc[treated].isna().any():
-            missing = sorted(sample.loc[treated & label.isna().to_numpy(), "district_code"].unique())
+        label = sample["district_code"].map(dict(groups)).to_numpy(dtype=object)
+        unlabeled = treated & pd.isna(label)
+        if unlabeled.any():
+            missing = sorted(set(sample["district_code"].to_numpy()[unlabeled]))
             raise ValueError(f"treated districts without a group: {missing[:5]}")
-        member = {str(g): treated & (label == g).to_numpy() for g in sorted(label.dropna().unique())}
+        member = {str(g): treated & (label == g) for g in sorted(set(label[treated]))}
     columns, nuisance = [], []
     for g, rows in member.items():
-        seen = set(et.loc[rows].dropna().astype(int))
+        seen = {int(e) for e in np.unique(et[rows & np.isfinite(et)])}
         own = [e for e in events if e in seen]
         post = [e for e in own if e >= 0]
         if not post:
             raise ValueError(f"group {g!r} has no post-period observation")
-        dummies = {e: ((et == e).fillna(False).to_numpy() & rows).astype(float) for e in own}
+        dummies = {e: ((et == e) & rows).astype(float) for e in own}
         j = post[0]
         columns.append(dummies[j] * len(post))
         nuisance += [dummies[e] - dummies[j] if e in post else dummies[e] for e in own if e != j]

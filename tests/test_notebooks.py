@@ -96,7 +96,7 @@ def test_source_notebook_skeleton(path):
 THIN = ["01_introduce_program.ipynb", "02_describe_data.ipynb", "03_compare_trends.ipynb",
         "05_code_plans.ipynb", "06_guide_plan_coding.ipynb", "07_measure_focus.ipynb",
         "08_estimate_impact.ipynb", "09_trace_money.ipynb", "11_use_planning_tool.ipynb",
-        "12_check_designs.ipynb", "14_compare_synthetic.ipynb", PROFILE]
+        "12_check_designs.ipynb", "13_bound_trends.ipynb", "14_compare_synthetic.ipynb", PROFILE]
 
 #: Longest code cell of a thin notebook (the run record and parameters cells excepted).
 MAX_CELL_LINES = 15

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
-from alliance_study.data.sources.common import SourceOutput, year_from_path
+from alliance_study.data.sources.common import SourceOutput
+from alliance_study.data.sources.keys import year_from_path
 from alliance_study.errors import RawDataError
 
 

@@ -14,7 +14,7 @@ from _panels import small_panel
 
 from alliance_study.chapters import data as chapter
 from alliance_study.data.registry import RegistryEntry
-from alliance_study.data.sources.common import year_span
+from alliance_study.data.sources.keys import year_span
 
 
 @pytest.mark.parametrize(("text", "years"), [

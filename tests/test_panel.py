@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from alliance_study.data.panel import build_panel, write_outputs
-from alliance_study.data.sources.common import STATE_CODE
+from alliance_study.data.sources.keys import STATE_CODE
 
 #: Published facts (shared/data/README.md and reference/STUDY_FACTS.md): the announced $39.5M for FY2013,
 #: about $132.9M in FY2015, and Bridgeport's FY2015 Alliance grant.

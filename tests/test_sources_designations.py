@@ -11,7 +11,8 @@ import pytest
 from _helpers import assert_raw_error
 
 from alliance_study.data.sources import designations
-from alliance_study.data.sources.common import SourceReport, town_district_code
+from alliance_study.data.sources.common import SourceReport
+from alliance_study.data.sources.keys import town_district_code
 
 FILE = "alliance_designations.csv"
 

@@ -11,7 +11,8 @@ from _helpers import assert_raw_error, fixture_registry
 
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources import enrollment
-from alliance_study.data.sources.common import SourceReport, town_district_code, year_from_path
+from alliance_study.data.sources.common import SourceReport
+from alliance_study.data.sources.keys import town_district_code, year_from_path
 from alliance_study.errors import RawDataError
 
 A_DIR = "CT-Data-Collaborative/edsight-data/data/enrollment-district/"

@@ -11,7 +11,8 @@ import pytest
 
 from alliance_study.data.registry import Registry, RegistryEntry, sha256_file
 from alliance_study.data.sources import sbac
-from alliance_study.data.sources.common import SourceReport, town_district_code, year_from_path
+from alliance_study.data.sources.common import SourceReport
+from alliance_study.data.sources.keys import town_district_code, year_from_path
 from alliance_study.errors import RawDataError
 
 # ---------------------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from _helpers import assert_raw_error, fixture_registry
 
 from alliance_study.data.registry import Registry
 from alliance_study.data.sources import staffing
-from alliance_study.data.sources.common import SourceReport, year_from_path
+from alliance_study.data.sources.common import SourceReport
 from alliance_study.data.sources.directory import name_key
+from alliance_study.data.sources.keys import year_from_path
 
 FILE = "staffing-levels__2002-03_all_all-categories.csv"
 STATE_FILE = "staffing-levels__2002-03_all_all-categories_ct.csv"

@@ -169,7 +169,7 @@ def _estimate(
 
 
 def _years_text(frame: pd.DataFrame) -> str:
-    from alliance_study.data.sources.common import year_span
+    from alliance_study.data.sources.keys import year_span
 
     return year_span(frame["year"])
 

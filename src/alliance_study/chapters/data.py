@@ -17,7 +17,7 @@ import pandas as pd
 from alliance_study.analysis.describe import coverage, coverage_by_source
 from alliance_study.analysis.groups import ACHIEVEMENT_COMPONENTS, district_mask
 from alliance_study.chapters import display
-from alliance_study.data.sources.common import year_span
+from alliance_study.data.sources.keys import year_span
 
 #: Display names of the columns of :func:`sources_table`.
 SOURCES_COLUMNS: dict[str, str] = {

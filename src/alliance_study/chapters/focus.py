@@ -19,7 +19,7 @@ from alliance_study.analysis import describe, focus, groups
 from alliance_study.analysis.plans.link import LinkResult
 from alliance_study.chapters import display, labels
 from alliance_study.chapters.plans import LINK_COLUMNS
-from alliance_study.data.sources.common import year_span
+from alliance_study.data.sources.keys import year_span
 
 #: Display names of :class:`~alliance_study.analysis.focus.GroupComparison` tables (``measure`` not shown).
 GROUP_COLUMNS: dict[str, str] = {

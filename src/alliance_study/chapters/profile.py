@@ -17,7 +17,7 @@ import pandas as pd
 
 from alliance_study.analysis import describe, groups
 from alliance_study.chapters import display, labels
-from alliance_study.data.sources.common import year_span
+from alliance_study.data.sources.keys import year_span
 
 #: Published caveats about a district's Alliance money that the ECS file cannot show.
 MONEY_NOTES: dict[str, str] = {

@@ -15,7 +15,7 @@ import pandas as pd
 
 from alliance_study.analysis import describe, groups
 from alliance_study.chapters import display, labels
-from alliance_study.data.sources.common import year_span
+from alliance_study.data.sources.keys import year_span
 
 #: Number format of each measure in the prose (dollars and counts whole, indices to 0.01); others ".1f".
 MEASURE_FORMATS: dict[str, str] = {

@@ -51,7 +51,8 @@ from alliance_study.data.sources import (
     staffing,
     suspensions,
 )
-from alliance_study.data.sources.common import ColumnSpec, SourceOutput, SourceReport, year_span
+from alliance_study.data.sources.common import ColumnSpec, SourceOutput, SourceReport
+from alliance_study.data.sources.keys import year_span
 from alliance_study.errors import ValidationError
 
 #: Source families joined into the panel, in the order their columns appear.

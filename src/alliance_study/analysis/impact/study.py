@@ -33,7 +33,7 @@ from alliance_study.analysis.impact.sensitivity import (
 )
 from alliance_study.analysis.impact.sun_abraham import sun_abraham
 from alliance_study.analysis.impact.twfe import twfe_did, twfe_event_study
-from alliance_study.data.sources.common import year_span
+from alliance_study.data.sources.keys import year_span
 
 
 @dataclass

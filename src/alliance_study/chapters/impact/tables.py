@@ -15,7 +15,7 @@ from alliance_study.analysis.impact import (
     compare_event_studies,
 )
 from alliance_study.chapters.impact.prose import _fmt, _fmt_p, format_p, outcome_digits
-from alliance_study.data.sources.common import year_span
+from alliance_study.data.sources.keys import year_span
 
 #: Short outcome labels for tables and figures.
 OUTCOME_SHORT: dict[str, str] = {

@@ -20,21 +20,19 @@ import pandas as pd
 import pyarrow as pa
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import check_unique, check_year_coverage
 from alliance_study.data.sources.common import (
     ColumnSpec,
     RawTable,
     SourceOutput,
     SourceReport,
-    check_unique,
-    check_year_coverage,
     kept_labels,
     label_of,
     read_export,
-    spring_year,
-    to_number,
-    to_numbers,
 )
 from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.data.sources.keys import spring_year
+from alliance_study.data.sources.numbers import to_number, to_numbers
 from alliance_study.errors import RawDataError
 
 FAMILY = "cmt_capt"

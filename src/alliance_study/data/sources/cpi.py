@@ -21,15 +21,9 @@ import numpy as np
 import pandas as pd
 
 from alliance_study.data.registry import Registry
-from alliance_study.data.sources.common import (
-    SourceOutput,
-    SourceReport,
-    check_complete,
-    read_csv_header,
-    read_strict_csv,
-    refuse_first,
-    to_number,
-)
+from alliance_study.data.sources.checks import check_complete, refuse_first
+from alliance_study.data.sources.common import SourceOutput, SourceReport, read_csv_header, read_strict_csv
+from alliance_study.data.sources.numbers import to_number
 from alliance_study.errors import RawDataError
 
 FAMILY = "cpi"

@@ -20,17 +20,17 @@ from pathlib import Path
 import pandas as pd
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import check_unique
 from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
-    ascii_int,
-    check_unique,
     read_csv_header,
     read_strict_csv,
-    town_district_code,
 )
 from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.data.sources.keys import town_district_code
+from alliance_study.data.sources.numbers import ascii_int
 from alliance_study.errors import RawDataError
 
 FAMILY = "designations"

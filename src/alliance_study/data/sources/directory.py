@@ -17,11 +17,10 @@ from functools import cached_property
 import pandas as pd
 
 from alliance_study.data.registry import Registry
-from alliance_study.data.sources.common import (
+from alliance_study.data.sources.common import SourceReport, decode
+from alliance_study.data.sources.keys import (
     ENTITY_TYPES,
     STATE_CODE,
-    SourceReport,
-    decode,
     entity_type,
     parse_code,
     town_district_code,

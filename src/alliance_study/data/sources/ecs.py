@@ -7,7 +7,7 @@ education_diversity_portion,non_alliance_portion``, one row per town (1-169) and
 nominal dollars. ``district_code`` in that file is the town number again (checked, then ignored).
 
 ECS is paid to the 169 TOWNS, not to districts. Each town is mapped to its local district
-(:func:`~alliance_study.data.sources.common.town_district_code`, town code + ``0011``). Towns whose pupils all
+(:func:`~alliance_study.data.sources.keys.town_district_code`, town code + ``0011``). Towns whose pupils all
 attend a regional district have no local district (for example Durham and Middlefield, Region 13); their
 rows are left out of the district table, counted as dropped with :data:`NO_LOCAL_DISTRICT`, and kept in
 the town table ``extra["ecs_town"]`` (all 169 towns x years). State totals by year are the sums over all
@@ -31,18 +31,17 @@ import numpy as np
 import pandas as pd
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import check_unique, check_year_coverage
 from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
-    check_unique,
-    check_year_coverage,
     read_export,
-    to_number,
-    town_district_code,
 )
 from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.data.sources.keys import town_district_code
+from alliance_study.data.sources.numbers import to_number
 from alliance_study.errors import RawDataError
 
 FAMILY = "ecs"

@@ -44,27 +44,21 @@ import numpy as np
 import pandas as pd
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import check_export_end, check_unique
 from alliance_study.data.sources.common import (
-    EDSIGHT_TOKENS,
-    STATE_CODE,
     ColumnSpec,
     RawTable,
     SourceOutput,
     SourceReport,
-    check_export_end,
-    check_unique,
     decode,
-    exact_sums,
     kept_labels,
     parse_export,
     read_export,
-    spring_year,
-    to_number,
-    to_numbers,
     unquote_excel,
-    year_from_path,
 )
 from alliance_study.data.sources.directory import Crosswalk, name_key
+from alliance_study.data.sources.keys import STATE_CODE, spring_year, year_from_path
+from alliance_study.data.sources.numbers import EDSIGHT_TOKENS, exact_sums, to_number, to_numbers
 from alliance_study.errors import RawDataError
 
 FAMILY = "expenditures"

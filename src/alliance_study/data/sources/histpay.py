@@ -43,17 +43,17 @@ import pandas as pd
 import pyarrow as pa
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import check_unique
 from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
-    check_unique,
     read_export,
-    to_number,
-    town_district_code,
 )
 from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.data.sources.keys import town_district_code
+from alliance_study.data.sources.numbers import to_number
 from alliance_study.errors import RawDataError
 
 FAMILY = "histpay"

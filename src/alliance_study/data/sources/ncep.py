@@ -35,20 +35,22 @@ import numpy as np
 import pandas as pd
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import (
+    check_complete,
+    check_unique,
+    check_year_coverage,
+    refuse_first,
+)
 from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
-    check_complete,
-    check_unique,
-    check_year_coverage,
     read_csv_header,
     read_strict_csv,
-    refuse_first,
-    to_number,
-    town_district_code,
 )
 from alliance_study.data.sources.directory import Crosswalk, name_key
+from alliance_study.data.sources.keys import town_district_code
+from alliance_study.data.sources.numbers import to_number
 from alliance_study.errors import RawDataError
 
 FAMILY = "ncep"

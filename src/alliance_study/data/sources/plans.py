@@ -27,9 +27,9 @@ from alliance_study.data.sources.common import (
     SourceReport,
     read_csv_header,
     read_strict_csv,
-    spring_year,
 )
 from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.data.sources.keys import spring_year
 from alliance_study.errors import RawDataError
 
 FAMILY = "plans"

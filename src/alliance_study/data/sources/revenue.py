@@ -39,29 +39,28 @@ import numpy as np
 import pandas as pd
 
 from alliance_study.data.registry import Registry
-from alliance_study.data.sources.common import (
-    EDSIGHT_TOKENS,
-    ColumnSpec,
+from alliance_study.data.sources.checks import (
     FileRows,
-    RawTable,
-    SourceOutput,
-    SourceReport,
     check_complete,
     check_district_coverage,
     check_export_end,
     check_unique,
-    check_whole,
+)
+from alliance_study.data.sources.common import (
+    ColumnSpec,
+    RawTable,
+    SourceOutput,
+    SourceReport,
     decode,
     kept_labels,
     line_count,
     parse_export,
-    spring_year,
-    to_numbers,
     unquote_excel,
-    year_from_path,
 )
 from alliance_study.data.sources.directory import Crosswalk
 from alliance_study.data.sources.expenditures import NAME_REPAIRS, UNCODED_DISTRICTS, UNCODED_REASON
+from alliance_study.data.sources.keys import spring_year, year_from_path
+from alliance_study.data.sources.numbers import EDSIGHT_TOKENS, check_whole, to_numbers
 from alliance_study.errors import RawDataError
 
 FAMILY = "revenue"

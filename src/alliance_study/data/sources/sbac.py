@@ -38,28 +38,26 @@ import numpy as np
 import pandas as pd
 
 from alliance_study.data.registry import Registry
-from alliance_study.data.sources.common import (
+from alliance_study.data.sources.checks import (
     BLANK_LINE,
     NOTE_LINE,
-    STATE_CODE,
+    check_export_end,
+    check_unique,
+    classify_rows,
+)
+from alliance_study.data.sources.common import (
     ColumnSpec,
     RawTable,
     SourceOutput,
     SourceReport,
-    check_export_end,
-    check_unique,
-    classify_rows,
-    exact_sums,
     kept_labels,
     label_of,
-    parse_code,
     read_export,
-    to_number,
-    to_numbers,
     unquote_excel,
-    year_from_path,
 )
 from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.data.sources.keys import STATE_CODE, parse_code, year_from_path
+from alliance_study.data.sources.numbers import exact_sums, to_number, to_numbers
 from alliance_study.errors import RawDataError
 
 FAMILY = "sbac"

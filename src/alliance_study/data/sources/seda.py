@@ -19,20 +19,17 @@ from pathlib import Path
 import pandas as pd
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import check_complete, check_unique, check_year_coverage, first_true
 from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
-    check_complete,
-    check_unique,
-    check_year_coverage,
-    first_true,
     read_export,
-    to_number,
-    town_district_code,
 )
 from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.data.sources.keys import town_district_code
+from alliance_study.data.sources.numbers import to_number
 from alliance_study.errors import RawDataError
 
 FAMILY = "seda"

@@ -37,22 +37,19 @@ import numpy as np
 import pandas as pd
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import check_export_end, check_unique
 from alliance_study.data.sources.common import (
-    STATE_CODE,
     ColumnSpec,
     SourceOutput,
     SourceReport,
-    check_export_end,
-    check_unique,
     mapped_columns,
     normalize_label,
     read_export,
-    spring_year,
-    to_number,
     unquote_excel,
-    year_from_path,
 )
 from alliance_study.data.sources.directory import Crosswalk, name_key
+from alliance_study.data.sources.keys import STATE_CODE, spring_year, year_from_path
+from alliance_study.data.sources.numbers import to_number
 from alliance_study.errors import RawDataError
 
 FAMILY = "staffing"

@@ -19,23 +19,23 @@ import numpy as np
 import pandas as pd
 
 from alliance_study.data.registry import Registry
+from alliance_study.data.sources.checks import (
+    check_export_end,
+    check_unique,
+    load_with_state_totals,
+    refuse_district_rows,
+    refuse_first,
+)
 from alliance_study.data.sources.common import (
-    EDSIGHT_TOKENS,
     ColumnSpec,
     SourceOutput,
     SourceReport,
     apply_column_map,
-    check_export_end,
-    check_unique,
-    load_with_state_totals,
-    parse_code,
     read_export,
-    refuse_district_rows,
-    refuse_first,
-    to_number,
-    year_from_path,
 )
 from alliance_study.data.sources.directory import Crosswalk
+from alliance_study.data.sources.keys import parse_code, year_from_path
+from alliance_study.data.sources.numbers import EDSIGHT_TOKENS, to_number
 from alliance_study.errors import RawDataError
 
 FAMILY = "suspensions"

@@ -101,6 +101,22 @@ def test_relative_magnitudes_at_zero_is_the_usual_interval():
     assert ci.upper == pytest.approx(BC_BETA[4] + 1.959964 * se, abs=1e-3 * se)
 
 
+def test_relative_magnitudes_at_zero_across_a_gap_in_the_data():
+    # Periods -2, -1, then 2, 3 (no estimate for t = 1, as SEDA's 2014): Mbar = 0 keeps delta flat at zero
+    # through the gap, so the set is still the usual interval of the post average.
+    sigma = np.eye(4) * 0.01
+    vec = honest.EventVector(np.array([-2, -1, 2, 3]), np.array([0.05, 0.02, 0.4, 0.5]), sigma,
+                             np.array([-3, -2, 1, 2]))
+    ci = honest.rm_confidence_set(vec, 0.0)
+    se = math.sqrt(0.02) / 2
+    assert ci.lower == pytest.approx(0.45 - 1.959964 * se, abs=1e-3 * se)
+    assert ci.upper == pytest.approx(0.45 + 1.959964 * se, abs=1e-3 * se)
+    # Mbar > 0 lets the unobserved year move too, so the set is wider than without the gap.
+    closed = honest.EventVector(np.array([-2, -1, 1, 2]), vec.beta, sigma, np.array([-3, -2, 0, 1]))
+    gap, no_gap = honest.rm_confidence_set(vec, 1.0), honest.rm_confidence_set(closed, 1.0)
+    assert gap.upper - gap.lower > no_gap.upper - no_gap.lower
+
+
 def test_intervals_widen_with_m_and_the_breakdown_is_where_zero_enters():
     vec = honest.from_arrays([0.02, -0.03, 0.0, 0.25, 0.3], np.eye(5) * 0.004, n_pre=3)
     for restriction, grid in (("smoothness", [0, 0.05, 0.1, 0.2]), ("relative_magnitudes", [0, 0.5, 1, 2])):

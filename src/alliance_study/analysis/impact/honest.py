@@ -353,8 +353,10 @@ def _moments(vec: EventVector, a: np.ndarray, l_post: np.ndarray) -> _Moments:
     cov = a_obs @ vec.sigma @ a_obs.T
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
     x = np.atleast_2d(x).reshape(len(y0), -1)
-    # Rows without noise (not expected with Delta^RM's post moments) are left out of the test.
-    keep = sd > _TOL
+    # Rows without noise restrict only the unobserved years (with Mbar = 0 across a gap in the data: the
+    # trend difference must stay flat through it); they stay in the LP as hard constraints on the nuisance
+    # (their scale is 0). Rows that restrict nothing at all are dropped.
+    keep = (sd > _TOL) | (np.abs(x).sum(axis=1) > _TOL)
     return _Moments(y0, y1, x, cov, sd, keep, _StatisticLP(sd[keep], x[keep]))
 
 

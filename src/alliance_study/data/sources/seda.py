@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from alliance_study.data.registry import Registry
-from alliance_study.data.sources.checks import check_complete, check_unique, check_year_coverage, first_true
+from alliance_study.data.sources.checks import check_complete, check_unique, check_year_coverage, refuse_first
 from alliance_study.data.sources.common import (
     ColumnSpec,
     SourceOutput,
@@ -173,29 +173,18 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
     label = {v: k for k, v in SEDA_COLUMNS.items() if v}
 
     for col, want in (("subcat", SUBGROUP), ("subgroup", SUBGROUP)):
-        bad = df[col] != want
-        if bad.any():
-            i = first_true(bad)
-            raise RawDataError(display, f"{df[col].iloc[i]!r}: the extract should hold all-students rows "
-                               "only", row=int(df["_line"].iloc[i]), column=label[col])
+        refuse_first(df, df[col] != want, display, label[col],
+                     lambda i, col=col: f"{df[col].iloc[i]!r}: the extract should hold all-students rows "
+                                        "only")
     center = to_number(df, "gradecenter", display, report, tokens=frozenset(), label=label["gradecenter"])
-    bad = center != GRADE_CENTER
-    if bad.any():
-        i = first_true(bad)
-        raise RawDataError(display, f"grade center {center.iloc[i]} is not {GRADE_CENTER} (grades 3-8 "
-                           "pooled)", row=int(df["_line"].iloc[i]), column=label["gradecenter"])
+    refuse_first(df, center != GRADE_CENTER, display, label["gradecenter"],
+                 lambda i: f"grade center {center.iloc[i]} is not {GRADE_CENTER} (grades 3-8 pooled)")
     year = to_number(df, "fiscal_year", display, report, tokens=frozenset(), label=label["fiscal_year"])
-    bad = ~year.isin(SEDA_YEARS)
-    if bad.any():
-        i = first_true(bad)
-        raise RawDataError(display, f"fiscal year {df['fiscal_year'].iloc[i]!r} is not a SEDA 2025.2 year",
-                           row=int(df["_line"].iloc[i]), column=label["fiscal_year"])
+    refuse_first(df, ~year.isin(SEDA_YEARS), display, label["fiscal_year"],
+                 lambda i: f"fiscal year {df['fiscal_year'].iloc[i]!r} is not a SEDA 2025.2 year")
     ids = df["sedaadmin"]
-    bad = ~ids.str.fullmatch(r"[0-9]{1,7}")
-    if bad.any():
-        i = first_true(bad)
-        raise RawDataError(display, f"not a SEDA/NCES district id: {ids.iloc[i]!r}",
-                           row=int(df["_line"].iloc[i]), column=label["sedaadmin"])
+    refuse_first(df, ~ids.str.fullmatch(r"[0-9]{1,7}"), display, label["sedaadmin"],
+                 lambda i: f"not a SEDA/NCES district id: {ids.iloc[i]!r}")
 
     values = pd.DataFrame(index=df.index)
     values["_line"] = df["_line"]
@@ -209,11 +198,9 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
         tokens = SUBJECT_MISSING if col in _SUBJECT_MEASURES else frozenset()
         values[col] = to_number(df, col, display, report, lo=lo, tokens=tokens, label=label[col])
     off = (values["grade_levels"] - (values["gcs_eb"] - GRADE_CENTER)).abs() > GRADE_LEVEL_TOLERANCE
-    if off.any():
-        i = first_true(off)
-        raise RawDataError(display, f"grade levels {values['grade_levels'].iloc[i]} != EB mean "
-                           f"{values['gcs_eb'].iloc[i]} - {GRADE_CENTER}", row=int(df["_line"].iloc[i]),
-                           column=label["grade_levels"])
+    refuse_first(df, off, display, label["grade_levels"],
+                 lambda i: f"grade levels {values['grade_levels'].iloc[i]} != EB mean "
+                           f"{values['gcs_eb'].iloc[i]} - {GRADE_CENTER}")
 
     # Regional districts repeat once per member town: every repeat must carry the same numbers.
     content = [*_MEASURES, "district"]
@@ -226,19 +213,15 @@ def read_seda_file(path: Path, display: str, crosswalk: Crosswalk, report: Sourc
     for col in content:
         a, b = merged[col], merged[f"{col}_first"]
         differ = ~((a == b) | (a.isna() & b.isna()))
-        if differ.any():
-            i = first_true(differ)
-            raise RawDataError(display, f"rows for SEDA district {merged['sedaadmin'].iloc[i]} in "
-                               f"{merged['year'].iloc[i]} differ in {label.get(col, col)!r}",
-                               row=int(merged["_line"].iloc[i]), column=label.get(col, col))
+        refuse_first(merged, differ, display, label.get(col, col),
+                     lambda i, col=col: f"rows for SEDA district {merged['sedaadmin'].iloc[i]} in "
+                                        f"{merged['year'].iloc[i]} differ in {label.get(col, col)!r}")
     repeat = values.duplicated(["sedaadmin", "year"], keep="first")
     # Only regional districts legitimately repeat; any other repeated district-year is an error.
     not_regional = repeat & (values["town_match"] != TOWN_MATCH_REGIONAL)
-    if not_regional.any():
-        i = first_true(not_regional)
-        raise RawDataError(display, f"duplicate row for SEDA district {values['sedaadmin'].iloc[i]} in "
-                           f"{values['year'].iloc[i]} (not a regional district)",
-                           row=int(values["_line"].iloc[i]), column=label["sedaadmin"])
+    refuse_first(values, not_regional, display, label["sedaadmin"],
+                 lambda i: f"duplicate row for SEDA district {values['sedaadmin'].iloc[i]} in "
+                           f"{values['year'].iloc[i]} (not a regional district)")
     report.drop(DROP_REPEAT, int(repeat.sum()))
     values = values[~repeat]
 

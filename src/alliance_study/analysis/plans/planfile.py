@@ -39,7 +39,7 @@ plan), so an empty cell means the plan has none of it; the literal :data:`NOT_ST
 Strategies of one plan year that share an intervention code become one record; its attributes take the
 strongest value (yes > intrinsic > no > blank), as :mod:`~alliance_study.analysis.plans.public` merges facts.
 
-Why one module of just over 600 lines: the plan file's columns, their descriptions and every validation
+Why one module of nearly 600 lines: the plan file's columns, their descriptions and every validation
 rule are kept together so the error messages and the template cannot drift apart.
 """
 
@@ -52,8 +52,19 @@ from dataclasses import dataclass
 import pandas as pd
 
 from alliance_study.analysis.plans.codebook import ATTRIBUTES, Codebook, plan_year_start
-from alliance_study.analysis.plans.records import RECORD_COLUMNS, RecordProblem, validate_records
-from alliance_study.errors import RawDataError
+from alliance_study.analysis.plans.records import (
+    RECORD_COLUMNS,
+    ProblemsError,
+    RecordProblem,
+    cell_text,
+    column_cells,
+    district_problem,
+    file_lines,
+    header_problems,
+    other_problem,
+    raise_first_problem,
+    validate_records,
+)
 
 #: Columns of a plan file, in template order.
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -131,12 +142,11 @@ TARGET_OF: dict[str, str] = {
     "outcome_measure": "outcome_target",
 }
 
-_DISTRICT = re.compile(r"^\d{7}$")
 _SPACES = re.compile(r"\s+")
 _PRECEDENCE = {"yes": 3, "intrinsic": 2, "no": 1, "": 0}
 
 
-class PlanFileError(RawDataError):
+class PlanFileError(ProblemsError):
     """A plan file fails validation; names the file, row and column of the first problem.
 
     Attributes
@@ -144,18 +154,6 @@ class PlanFileError(RawDataError):
     problems
         Every problem found (:class:`~alliance_study.analysis.plans.records.RecordProblem`).
     """
-
-    def __init__(
-        self,
-        file: str,
-        message: str,
-        *,
-        row: int | None = None,
-        column: str | None = None,
-        problems: list[RecordProblem] | None = None,
-    ) -> None:
-        super().__init__(file, message, row=row, column=column)
-        self.problems = problems or []
 
 
 def plan_year_label(start: int) -> str:
@@ -238,20 +236,8 @@ def codebook_sheet(codebook: Codebook) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _cell(value: object) -> str:
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
-        return ""
-    return str(value).strip()
-
-
 def _norm(text: str) -> str:
     return _SPACES.sub(" ", text).strip().lower()
-
-
-def _lines(frame: pd.DataFrame) -> list[int]:
-    if "_line" in frame.columns:
-        return [int(v) for v in frame["_line"]]
-    return list(range(2, len(frame) + 2))
 
 
 def is_placeholder(frame: pd.DataFrame) -> pd.Series:
@@ -259,7 +245,7 @@ def is_placeholder(frame: pd.DataFrame) -> pd.Series:
     cols = [c for c in TEAM_COLUMNS if c in frame.columns]
     if not cols:
         return pd.Series(True, index=frame.index)
-    return frame[cols].map(_cell).eq("").all(axis=1)
+    return frame[cols].map(cell_text).eq("").all(axis=1)
 
 
 def find_plan_problems(
@@ -275,30 +261,20 @@ def find_plan_problems(
     verdict without a suggestion, an unknown suggested code, ``accepted=yes`` with an intervention other
     than the suggestion; a codebook of another major version; a file with no strategy at all.
     """
-    problems: list[RecordProblem] = []
     columns = [c for c in frame.columns if not str(c).startswith("_")]
-    for c in columns:
-        if c not in PLAN_COLUMNS:
-            problems.append(
-                RecordProblem(1, c, f"unknown column {c!r}; plan-file columns are {list(PLAN_COLUMNS)}")
-            )
-    for c in REQUIRED_PLAN_COLUMNS:
-        if c not in columns:
-            problems.append(RecordProblem(1, c, f"missing required column {c!r}"))
+    problems = header_problems(columns, PLAN_COLUMNS, REQUIRED_PLAN_COLUMNS, "plan-file columns are")
     if problems:
         return problems
     interventions = codebook.ids("intervention")
     domains = codebook.ids("domain")
     known = set(districts) if districts is not None else None
     major = codebook.version.split(".")[0]
-    get = {
-        c: (frame[c].map(_cell).tolist() if c in frame.columns else [""] * len(frame)) for c in PLAN_COLUMNS
-    }
+    get = column_cells(frame, PLAN_COLUMNS)
     placeholder = is_placeholder(frame).tolist()
     first_district: str | None = None
     seen: dict[tuple[str, str, str], int] = {}
     n_strategies = 0
-    for i, line in enumerate(_lines(frame)):
+    for i, line in enumerate(file_lines(frame)):
         if placeholder[i]:
             continue
         n_strategies += 1
@@ -320,10 +296,8 @@ def find_plan_problems(
                 add(c, allowed[c])
         code = row["district_code"]
         if code:
-            if not _DISTRICT.match(code):
-                add("district_code", f"not a 7-digit district code: {code!r} (keep leading zeros: 0640011)")
-            elif known is not None and code not in known:
-                add("district_code", f"unknown district {code}")
+            if problem := district_problem(code, known):
+                add("district_code", problem)
             elif first_district is None:
                 first_district = code
             elif code != first_district:
@@ -352,8 +326,8 @@ def find_plan_problems(
                 "intervention",
                 f"unknown intervention code {row['intervention']!r}; allowed: {', '.join(interventions)}",
             )
-        if row["intervention"] == "other" and not row["notes"]:
-            add("notes", "intervention 'other' needs a description in notes")
+        if problem := other_problem(row):
+            add("notes", problem)
         if row["domain"]:
             if row["domain"] not in domains:
                 add(
@@ -437,17 +411,11 @@ def validate_plan(
     PlanFileError
         Naming the file, row and column of the first problem; ``.problems`` holds all of them.
     """
-    problems = find_plan_problems(frame, codebook, districts)
-    if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise PlanFileError(
-            display, first.message + more, row=first.row, column=first.column, problems=problems
-        )
+    raise_first_problem(find_plan_problems(frame, codebook, districts), display, PlanFileError)
     keep = ~is_placeholder(frame)
-    lines = pd.Series(_lines(frame), index=frame.index)[keep]
+    lines = pd.Series(file_lines(frame), index=frame.index)[keep]
     out = pd.DataFrame(
-        {c: (frame.loc[keep, c].map(_cell) if c in frame.columns else "") for c in PLAN_COLUMNS},
+        {c: (frame.loc[keep, c].map(cell_text) if c in frame.columns else "") for c in PLAN_COLUMNS},
         index=frame.index[keep],
     ).astype(object)
     out["coder"] = out["coder"].replace("", DEFAULT_CODER)
@@ -607,8 +575,8 @@ def with_suggestions(frame: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
         if column not in out.columns:
             out[column] = ""
     for index in out.index:
-        text = _cell(out.at[index, "strategy"])
-        if not text or _cell(out.at[index, "suggested_code"]):
+        text = cell_text(out.at[index, "strategy"])
+        if not text or cell_text(out.at[index, "suggested_code"]):
             continue
         found = suggest_codes(text, codebook)
         if len(found):

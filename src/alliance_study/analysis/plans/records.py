@@ -8,12 +8,18 @@ blank, and blank means *missing* (not stated in readable text), never ``no``.
 :func:`find_problems` lists every problem; :func:`validate_records` raises :class:`CodingRecordError`
 naming the file, the row (the CSV line: header = line 1) and the column of the first one, and returns the
 normalised records. Reading and writing CSV files is in :mod:`alliance_study.analysis.plans.io`.
+
+The row checks that a plan file (:mod:`~alliance_study.analysis.plans.planfile`) shares with coding records
+live here too, so both word them the same: the header check (:func:`header_problems`), the district code
+(:func:`district_problem`), ``other`` without notes (:func:`other_problem`), the cells by column
+(:func:`column_cells`, :func:`cell_text`, :func:`file_lines`) and the error naming the first problem
+(:class:`ProblemsError`, :func:`raise_first_problem`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -73,8 +79,8 @@ _DISTRICT = re.compile(r"^\d{7}$")
 _PAGE = re.compile(r"^\d+(\s*-\s*\d+)?$")
 
 
-class CodingRecordError(RawDataError):
-    """Coding records fail validation; names the file, row and column of the first problem.
+class ProblemsError(RawDataError):
+    """A table fails validation; names the file, row and column of the first problem.
 
     Attributes
     ----------
@@ -95,6 +101,16 @@ class CodingRecordError(RawDataError):
         self.problems = problems or []
 
 
+class CodingRecordError(ProblemsError):
+    """Coding records fail validation; names the file, row and column of the first problem.
+
+    Attributes
+    ----------
+    problems
+        Every problem found (:class:`RecordProblem`), not only the first.
+    """
+
+
 @dataclass(frozen=True)
 class RecordProblem:
     """One validation problem: the CSV line (``row``; header = 1), the column, and what is wrong."""
@@ -102,6 +118,67 @@ class RecordProblem:
     row: int | None
     column: str | None
     message: str
+
+
+def file_lines(frame: pd.DataFrame) -> list[int]:
+    """File line of each row: the ``_line`` column when the file reader set it, else position + 2."""
+    if "_line" in frame.columns:
+        return [int(v) for v in frame["_line"]]
+    return list(range(2, len(frame) + 2))
+
+
+def cell_text(value: object) -> str:
+    """A cell as stripped text; missing values become the empty string."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    return str(value).strip()
+
+
+def column_cells(frame: pd.DataFrame, columns: Iterable[str]) -> dict[str, list[str]]:
+    """Each of ``columns`` as a list of :func:`cell_text` cells; a column the frame lacks is all blank."""
+    return {
+        c: (frame[c].map(cell_text).tolist() if c in frame.columns else [""] * len(frame)) for c in columns
+    }
+
+
+def header_problems(
+    columns: Sequence[str], allowed: Sequence[str], required: Iterable[str], allowed_label: str
+) -> list[RecordProblem]:
+    """Problems of a header (row 1): each unknown column (the message lists ``allowed`` after
+    ``allowed_label``), then each missing required one."""
+    problems = [
+        RecordProblem(1, c, f"unknown column {c!r}; {allowed_label} {list(allowed)}")
+        for c in columns
+        if c not in allowed
+    ]
+    problems += [RecordProblem(1, c, f"missing required column {c!r}") for c in required if c not in columns]
+    return problems
+
+
+def district_problem(code: str, known: set[str] | None) -> str | None:
+    """What is wrong with a filled district code (not 7 digits, or not among ``known``), or None."""
+    if not _DISTRICT.match(code):
+        return f"not a 7-digit district code: {code!r} (keep leading zeros: 0640011)"
+    if known is not None and code not in known:
+        return f"unknown district {code}"
+    return None
+
+
+def other_problem(row: Mapping[str, str]) -> str | None:
+    """Intervention ``other`` must say what it is in ``notes``."""
+    if row["intervention"] == "other" and not row["notes"]:
+        return "intervention 'other' needs a description in notes"
+    return None
+
+
+def raise_first_problem(
+    problems: Sequence[RecordProblem], display: str, error: type[ProblemsError], see: str = ""
+) -> None:
+    """Raise ``error`` naming the first problem (and how many more, then ``see``); return if none."""
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problem(s){see})" if len(problems) > 1 else ""
+        raise error(display, first.message + more, row=first.row, column=first.column, problems=problems)
 
 
 def template(codebook: Codebook, example: bool = False) -> pd.DataFrame:
@@ -137,20 +214,6 @@ def template(codebook: Codebook, example: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RECORD_COLUMNS), dtype=object)
 
 
-def _lines(records: pd.DataFrame) -> list[int]:
-    """CSV line of each row: the ``_line`` column when the file reader set it, else position + 2."""
-    if "_line" in records.columns:
-        return [int(v) for v in records["_line"]]
-    return list(range(2, len(records) + 2))
-
-
-def _cell(value: object) -> str:
-    """A cell as stripped text; missing values become the empty string."""
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return ""
-    return str(value).strip()
-
-
 def find_problems(
     records: pd.DataFrame, codebook: Codebook, districts: Mapping[str, str] | Iterable[str] | None = None
 ) -> list[RecordProblem]:
@@ -176,27 +239,18 @@ def find_problems(
         a record without source page or URL; a malformed page; ``other`` without notes; a codebook
         version other than the one validating; repeated (district, plan year, intervention, coder).
     """
-    problems: list[RecordProblem] = []
     # Bookkeeping columns (``_line``) and the column validation adds (``plan_year_start``) may be present.
     columns = [c for c in records.columns if not str(c).startswith("_") and c != "plan_year_start"]
-    unknown = [c for c in columns if c not in RECORD_COLUMNS]
-    for c in unknown:
-        problems.append(RecordProblem(1, c, f"unknown column {c!r}; columns are {list(RECORD_COLUMNS)}"))
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    for c in missing:
-        problems.append(RecordProblem(1, c, f"missing required column {c!r}"))
-    if missing:
+    problems = header_problems(columns, RECORD_COLUMNS, REQUIRED_COLUMNS, "columns are")
+    if any(c not in columns for c in REQUIRED_COLUMNS):
         return problems
     known = set(districts) if districts is not None else None
     interventions = set(codebook.ids("intervention"))
     domains = set(codebook.ids("domain"))
     values = {a: set(codebook.attribute_values(a)) for a in ATTRIBUTES}
     seen: dict[tuple[str, ...], int] = {}
-    lines = _lines(records)
-    get = {
-        c: (records[c].map(_cell).tolist() if c in records.columns else [""] * len(records))
-        for c in RECORD_COLUMNS
-    }
+    lines = file_lines(records)
+    get = column_cells(records, RECORD_COLUMNS)
     for i, line in enumerate(lines):
         row = {c: get[c][i] for c in RECORD_COLUMNS}
 
@@ -212,11 +266,8 @@ def find_problems(
                 )
                 add(c, what)
         code = row["district_code"]
-        if code:
-            if not _DISTRICT.match(code):
-                add("district_code", f"not a 7-digit district code: {code!r} (keep leading zeros: 0640011)")
-            elif known is not None and code not in known:
-                add("district_code", f"unknown district {code}")
+        if code and (problem := district_problem(code, known)):
+            add("district_code", problem)
         plan_year = row["plan_year"]
         year_ok = False
         if plan_year:
@@ -233,8 +284,8 @@ def find_problems(
                 "intervention",
                 f"unknown intervention code {row['intervention']!r}; known codes: {sorted(interventions)}",
             )
-        if row["intervention"] == "other" and not row["notes"]:
-            add("notes", "intervention 'other' needs a description in notes")
+        if problem := other_problem(row):
+            add("notes", problem)
         domain = row["domain"]
         if domain:
             if domain not in domains:
@@ -306,19 +357,10 @@ def validate_records(
     CodingRecordError
         Naming file, row and column of the first problem; ``.problems`` holds all of them.
     """
-    problems = find_problems(records, codebook, districts)
-    if problems:
-        first = problems[0]
-        more = (
-            f" (and {len(problems) - 1} more problem(s); see .problems or find_problems)"
-            if len(problems) > 1
-            else ""
-        )
-        raise CodingRecordError(
-            display, first.message + more, row=first.row, column=first.column, problems=problems
-        )
+    raise_first_problem(find_problems(records, codebook, districts), display, CodingRecordError,
+                        "; see .problems or find_problems")
     out = pd.DataFrame(
-        {c: (records[c].map(_cell) if c in records.columns else "") for c in RECORD_COLUMNS},
+        {c: (records[c].map(cell_text) if c in records.columns else "") for c in RECORD_COLUMNS},
         index=records.index,
     ).astype(object)
     for attribute in ATTRIBUTES:

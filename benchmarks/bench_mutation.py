@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODULES = "src/alliance_study/analysis/impact/*.py"
 
 #: Tests of the impact evaluation that run without an executed book (test_impact_notebook.py reads one).
-DEFAULT_TESTS = "tests/test_impact*.py"
+DEFAULT_TESTS = ("tests/test_impact*.py", "tests/test_synthetic.py", "tests/test_chapter_synthetic.py")
 EXCLUDED_TESTS = {"tests/test_impact_notebook.py"}
 
 #: mutmut's exit-code verdicts (mutmut.models status_by_exit_code): 1 = a test failed, 3 = not even
@@ -127,7 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--modules", nargs="+", default=[DEFAULT_MODULES],
                         help="source files (globs) to mutate")
-    parser.add_argument("--tests", nargs="+", default=[DEFAULT_TESTS], help="test files (globs) to run")
+    parser.add_argument("--tests", nargs="+", default=list(DEFAULT_TESTS), help="test files (globs) to run")
     parser.add_argument("--sample", type=int, default=40, help="mutants sampled (0: all)")
     parser.add_argument("--seed", type=int, default=2013)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)

@@ -26,14 +26,14 @@ def paid_facts(**changes):
 
 def test_money_text_paid_with_per_pupil():
     assert profile.money_text(paid_facts(), "0640011") == (
-        "Its Alliance portion of the ECS grant was first above zero in FY2013 and adds up to $123.5 million "
-        "over FY2013-FY2024; in FY2024 it was $20.50 million ($1,234 per pupil in FY2022, the last year with "
+        "Its Alliance portion of the ECS grant was first above zero in FY2013 and adds up to $123 million "
+        "over FY2013-FY2024; in FY2024 it was $20.5 million ($1,234 per pupil in FY2022, the last year with "
         "enrollment data).")
 
 
 def test_money_text_paid_without_enrollment():
     text = profile.money_text(paid_facts(per_pupil_last=None, per_pupil_last_year=None), "0640011")
-    assert text.endswith("in FY2024 it was $20.50 million.")
+    assert text.endswith("in FY2024 it was $20.5 million.")
 
 
 def test_money_text_never_paid_and_published_note():

@@ -33,8 +33,10 @@ def test_runs_clean_and_every_local_glue_exists(executed):
     local = set(re.findall(r"\{glue:text\}`([^`:]+)`", text))
     assert local and local <= set(values), sorted(local - set(values))
     # Cross-page references name the chapters' glue keys (checked against those chapters by the book build).
-    assert set(re.findall(r"`(chapters/[a-z_]+\.ipynb)::", text)) == {"chapters/impact.ipynb",
-                                                                      "chapters/plans.ipynb"}
+    assert set(re.findall(r"`(chapters/[a-z_]+\.ipynb)::", text)) == {
+        "chapters/impact.ipynb", "chapters/plans.ipynb", "chapters/impact_sensitivity.ipynb",
+        "chapters/impact_robustness.ipynb", "chapters/impact_designs.ipynb",
+        "chapters/impact_synthetic.ipynb"}
 
 
 def test_money_numbers_come_from_the_panel(executed, real_build):

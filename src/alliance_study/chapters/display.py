@@ -291,18 +291,19 @@ def raise_small_text(fig, min_pt: float = MIN_FONT_PT) -> int:
     """Set every drawn text of ``fig`` smaller than ``min_pt`` points to ``min_pt``; return how many.
 
     Chapter figures sometimes set 7-8 pt labels for dense panels; in the book's column they show below
-    10 px. Tick labels get their text only when drawn, so the figure is drawn first.
+    10 px. Tick labels get their text only when drawn, so the figure is drawn first (without rendering pixels:
+    the PNG is rendered once, when glued).
     """
     from matplotlib.text import Text
 
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     changed = 0
     for artist in fig.findobj(Text):
         if artist.get_text().strip() and artist.get_fontsize() < min_pt:
             artist.set_fontsize(min_pt)
             changed += 1
     if changed and fig.get_layout_engine() is not None:
-        fig.canvas.draw()  # let the layout engine make room for the larger text
+        fig.draw_without_rendering()  # let the layout engine make room for the larger text
     return changed
 
 

@@ -130,8 +130,8 @@ def money_text(facts: Mapping[str, Any], district_code: str) -> str:
     if facts["first_paid_year"] is not None:
         first, last = facts["first_paid_year"], facts["dollars_years"][1]
         text = (f"Its Alliance portion of the ECS grant was first above zero in FY{first} and adds up to "
-                f"${facts['dollars_total'] / 1e6:,.1f} million over FY{first}-FY{last}; in FY{last} it was "
-                f"${facts['dollars_last'] / 1e6:,.2f} million")
+                f"{display.format_money(facts['dollars_total'])} over FY{first}-FY{last}; in FY{last} it was "
+                f"{display.format_money(facts['dollars_last'])}")
         if facts["per_pupil_last"] is not None:
             text += (f" (${facts['per_pupil_last']:,.0f} per pupil in FY{facts['per_pupil_last_year']}, "
                      "the last year with enrollment data)")

@@ -48,6 +48,9 @@ DEFAULT_MODULES = "src/alliance_study/analysis/impact/*.py"
 DEFAULT_TESTS = ("tests/test_impact*.py", "tests/test_synthetic.py", "tests/test_chapter_synthetic.py")
 EXCLUDED_TESTS = {"tests/test_impact_notebook.py"}
 
+#: Folders of the project the tests read besides src/ and tests/ (linked, not copied).
+PROJECT_FOLDERS = ("data", "notebooks", "params", "book")
+
 #: mutmut's exit-code verdicts (mutmut.models status_by_exit_code): 1 = a test failed, 3 = not even
 #: collected (counts as killed), 33 = no tests, 34 = skipped, 35/36 = timeout, 24/152/255 = timeout or killed
 #: by a signal, 0/5 = survived (5: every test deselected, treated as survived by mutmut too).
@@ -85,10 +88,13 @@ def prepare(work: Path, modules: list[str], tests: list[str], jobs: int) -> None
         "use_git_change_detection = false\n"
     )
     (work / "pyproject.toml").write_text(config)
-    # The package finds data/ three folders above data/paths.py, which in mutmut's copy is mutants/.
+    # The package finds data/ (and the notebooks some tests execute) three folders above data/paths.py,
+    # which in mutmut's copy is mutants/. Notebook kernels import the unmutated package, so those tests
+    # only check that the pages still run; the in-process tests are the ones that see a mutant.
     (work / "mutants").mkdir()
-    (work / "mutants" / "data").symlink_to(ROOT / "data")
-    (work / "data").symlink_to(ROOT / "data")
+    for name in PROJECT_FOLDERS:
+        (work / "mutants" / name).symlink_to(ROOT / name)
+        (work / name).symlink_to(ROOT / name)
 
 
 def mutant_names(work: Path) -> list[str]:

@@ -197,7 +197,7 @@ def test_tables_have_the_chapter_columns(simulated):
                                    "trend-adj. SE", "pre-trend p"]
     assert shown.loc[0, "outcome"] == "SEDA (grade levels)" and shown.loc[0, "treated / control"] == "12 / 34"
     standard = chapter.design_table(impact.standard_designs())
-    assert standard["design"].tolist() == ["main", "near_miss", "covariates", "staggered"]
+    assert standard["design"].tolist() == ["main", "near-miss", "covariates", "staggered"]
     assert standard.loc[0, "randomization pool"] == \
         "all districts of the sample; the 60 lowest at baseline (designated districts always included)"
     sens = chapter.sensitivity_table(list(results.values()))

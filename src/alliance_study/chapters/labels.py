@@ -47,6 +47,46 @@ TEST_MEASURES = frozenset({"achievement_index", "seda_grade_levels", "sbac_ela_p
                            "sbac_ela_vss_g38", "sbac_math_vss_g38", "cmt_math_scale", "cmt_reading_scale"})
 
 
+#: Table labels of the impact designs (keys: ``alliance_study.analysis.impact.Design.name``).
+DESIGN_LABELS: dict[str, str] = {
+    "main": "main",
+    "near_miss": "near-miss",
+    "covariates": "covariates",
+    "staggered": "staggered",
+    # the main design's post-pandemic rows (chapters.impact.estimates_table)
+    "extended": "main, extended window",
+}
+
+#: Table labels of the impact designs' baseline covariates (keys: ``analysis.impact.designs.COVARIATES``).
+COVARIATE_LABELS: dict[str, str] = {
+    "frl_share": "free/reduced-price meals",
+    "el_share": "English learners",
+    "log_enrollment": "log enrollment",
+}
+
+
+def design_label(name: str) -> str:
+    """The table label of an impact design; an unlabelled design is an error, not a snake_case cell.
+
+    Examples
+    --------
+    >>> design_label("near_miss")
+    'near-miss'
+    """
+    try:
+        return DESIGN_LABELS[name]
+    except KeyError:
+        raise KeyError(f"design {name!r} has no display label (labels.DESIGN_LABELS)") from None
+
+
+def covariate_label(name: str) -> str:
+    """The table label of a baseline covariate (raises on one without a label, like :func:`design_label`)."""
+    try:
+        return COVARIATE_LABELS[name]
+    except KeyError:
+        raise KeyError(f"covariate {name!r} has no display label (labels.COVARIATE_LABELS)") from None
+
+
 def measure_titles(measures: Iterable[str]) -> dict[str, str]:
     """Figure title of each measure: its :data:`MEASURE_LABELS` entry, or the column name."""
     return {m: MEASURE_LABELS.get(m, m) for m in measures}

@@ -20,6 +20,7 @@ from alliance_study.analysis.impact import bundled, forms, heterogeneity, influe
 from alliance_study.chapters import display
 from alliance_study.chapters.impact.prose import format_p, number, outcome_digits
 from alliance_study.chapters.impact.tables import OUTCOME_SHORT
+from alliance_study.chapters.labels import design_label
 
 #: Labels of the transformed and alternative outcomes (beside :data:`OUTCOME_SHORT`).
 EXTRA_SHORT: dict[str, str] = {
@@ -71,7 +72,7 @@ def multiple_testing(panel: pd.DataFrame, designs: Mapping[str, impact.Design], 
 def multiple_display(table: pd.DataFrame) -> pd.DataFrame:
     """The adjusted p-values as a display table."""
     return pd.DataFrame({
-        "Design": table["design"], "Outcome": table["outcome"].map(short),
+        "Design": table["design"].map(design_label), "Outcome": table["outcome"].map(short),
         "Estimate": [_num(e, o) for e, o in zip(table["estimate"], table["outcome"], strict=True)],
         "t": table["t_stat"].map(lambda t: number(t, ".2f")),
         "p (wild bootstrap)": table["p_wild"].map(_p), "p (Holm)": table["p_holm"].map(_p),

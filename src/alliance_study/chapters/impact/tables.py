@@ -15,6 +15,7 @@ from alliance_study.analysis.impact import (
     compare_event_studies,
 )
 from alliance_study.chapters.impact.prose import _fmt, _fmt_p, format_p, outcome_digits
+from alliance_study.chapters.labels import covariate_label, design_label
 from alliance_study.data.sources.keys import year_span
 
 #: Short outcome labels for tables and figures.
@@ -42,9 +43,10 @@ def design_table(designs: Mapping[str, Design]) -> pd.DataFrame:
         pools = "all districts of the sample"
         if d.ri_lowest_k:
             pools += f"; the {d.ri_lowest_k} lowest at baseline (designated districts always included)"
-        rows.append({"design": d.name, "treated cohorts": ", ".join(str(c) for c in d.cohorts),
+        rows.append({"design": design_label(d.name), "treated cohorts": ", ".join(str(c) for c in d.cohorts),
                      "comparison": comparison,
-                     "covariates (baseline means x year)": ", ".join(d.covariates) or "none",
+                     "covariates (baseline means x year)":
+                         ", ".join(map(covariate_label, d.covariates)) or "none",
                      "randomization pool": pools})
     return pd.DataFrame(rows)
 
@@ -76,7 +78,7 @@ def estimates_display(table: pd.DataFrame) -> pd.DataFrame:
     for _, r in table.iterrows():
         d = outcome_digits(r["outcome"])
         rows.append({
-            "design": r["design"], "outcome": OUTCOME_SHORT.get(r["outcome"], r["outcome"]),
+            "design": design_label(r["design"]), "outcome": OUTCOME_SHORT.get(r["outcome"], r["outcome"]),
             "treated / control": f"{int(r['n_treated'])} / {int(r['n_control'])}",
             "post average (TWFE)": _fmt(r["estimate"], d), "SE": _fmt(r["se"], d), "MDE": _fmt(r["mde"], d),
             "p cluster": _fmt_p(r["p_cluster"]), "p wild": _fmt_p(r["p_wild"]),
@@ -95,7 +97,7 @@ def static_display(table: pd.DataFrame) -> pd.DataFrame:
     for _, r in table.iterrows():
         d = outcome_digits(r["outcome"])
         rows.append({
-            "design": r["design"], "outcome": OUTCOME_SHORT.get(r["outcome"], r["outcome"]),
+            "design": design_label(r["design"]), "outcome": OUTCOME_SHORT.get(r["outcome"], r["outcome"]),
             "static TWFE": _fmt(r["static_estimate"], d), "SE": _fmt(r["static_se"], d),
             "p cluster": _fmt_p(r["static_p"]), "p wild": _fmt_p(r["static_p_wild"]),
             "p RI": _fmt_p(r["static_p_ri"]), "p RI-t": _fmt_p(r["static_p_ri_t"]),
@@ -121,7 +123,7 @@ def sensitivity_table(results: Sequence[DesignResult], mbar: float = 1.0) -> pd.
         lo = float(at["lower"].iloc[0]) if len(at) else float("nan")
         hi = float(at["upper"].iloc[0]) if len(at) else float("nan")
         rows.append({
-            "design": r.design.name, "outcome": OUTCOME_SHORT.get(r.outcome, r.outcome),
+            "design": design_label(r.design.name), "outcome": OUTCOME_SHORT.get(r.outcome, r.outcome),
             "pre-period estimates": int(r.pretrend["df1"]),
             "pre-trend p (TWFE)": _fmt_p(r.pretrend["p_value"]),
             "pre-trend p (CS)": _fmt_p(r.pretrend_cs["p_value"]),

@@ -51,6 +51,9 @@ EXCLUDED_TESTS = {"tests/test_impact_notebook.py"}
 #: Folders of the project the tests read besides src/ and tests/ (linked, not copied).
 PROJECT_FOLDERS = ("data", "notebooks", "params", "book")
 
+#: Thread-count variables of the BLAS libraries numpy may use.
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
 #: mutmut's exit-code verdicts (mutmut.models status_by_exit_code): 1 = a test failed, 3 = not even
 #: collected (counts as killed), 33 = no tests, 34 = skipped, 35/36 = timeout, 24/152/255 = timeout or killed
 #: by a signal, 0/5 = survived (5: every test deselected, treated as survived by mutmut too).
@@ -153,6 +156,9 @@ def main() -> None:
     work.mkdir()
     prepare(work, modules, tests, args.jobs)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # mutmut forks a process that has imported numpy: a forked child waiting on the parent's BLAS threads
+    # hangs with no CPU (two mutants did, for 10 minutes), so BLAS runs on one thread.
+    env.update(dict.fromkeys(BLAS_THREAD_VARS, "1"))
 
     start = time.perf_counter()
     # Generation and the per-test reach statistics; mutmut then refuses the empty selection (exit 1).

@@ -31,6 +31,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,9 @@ EXCLUDED_TESTS = {"tests/test_impact_notebook.py"}
 
 #: Folders of the project the tests read besides src/ and tests/ (linked, not copied).
 PROJECT_FOLDERS = ("data", "notebooks", "params", "book")
+
+#: How often (seconds) the watchdog looks for hung mutant workers.
+WATCH_INTERVAL_S = 10.0
 
 #: Thread-count variables of the BLAS libraries numpy may use.
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -100,6 +104,48 @@ def prepare(work: Path, modules: list[str], tests: list[str], jobs: int) -> None
         (work / name).symlink_to(ROOT / name)
 
 
+def _mutant_processes() -> dict[int, str]:
+    """pid -> mutant name of mutmut's worker processes (it titles them ``mutmut: NAME``)."""
+    out: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("mutmut: "):
+            out[int(proc.name)] = title.removeprefix("mutmut: ").strip()
+    return out
+
+
+def run_with_watchdog(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float
+                      ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run mutmut, stopping any mutant worker alive longer than ``timeout`` seconds.
+
+    Some mutants leave a forked worker waiting forever on a lock with no CPU (seen: two mutants of
+    ``postavg.grouped_problem``, sleeping in ``futex_do_wait`` for 10 minutes), which mutmut's own
+    CPU-based timeout never fires on. Those are stopped and reported as hung, apart from killed ones.
+    """
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first_seen: dict[int, float] = {}
+    hung: set[str] = set()
+    while True:
+        try:
+            out, err = proc.communicate(timeout=WATCH_INTERVAL_S)
+            break
+        except subprocess.TimeoutExpired:
+            now = time.monotonic()
+            for pid, name in _mutant_processes().items():
+                if now - first_seen.setdefault(pid, now) > timeout:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        hung.add(name)
+                    except ProcessLookupError:
+                        pass
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), hung
+
+
 def mutant_names(work: Path) -> list[str]:
     """Every mutant mutmut generated (the keys of its ``.meta`` files)."""
     names: list[str] = []
@@ -140,6 +186,8 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=40, help="mutants sampled (0: all)")
     parser.add_argument("--seed", type=int, default=2013)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--mutant-timeout", type=float, default=600.0,
+                        help="seconds after which a mutant's process is stopped as hung")
     parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one, removed)")
     args = parser.parse_args()
 
@@ -174,13 +222,11 @@ def main() -> None:
         random.Random(args.seed).sample(names, args.sample)
     )
     start = time.perf_counter()
-    run = subprocess.run(
-        [mutmut, "run", "--max-children", str(args.jobs), *sample],
-        cwd=work, env=env, capture_output=True, text=True,
-    )
+    run, hung = run_with_watchdog([mutmut, "run", "--max-children", str(args.jobs), *sample], work, env,
+                                  args.mutant_timeout)
     t_run = time.perf_counter() - start
     codes = results(work)
-    verdicts = {name: classify(codes.get(name)) for name in sample}
+    verdicts = {name: "hung" if name in hung else classify(codes.get(name)) for name in sample}
     if all(v == "not run" for v in verdicts.values()):
         sys.exit(f"error: mutmut ran no mutant:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
 
@@ -205,7 +251,10 @@ def main() -> None:
           f"{total['killed'] / tested:>11.0%}" if tested else "no mutant reached by a test")
     other = {v: n for v, n in total.items() if v not in {"killed", "survived", "no tests"}}
     if other:
-        print(f"other verdicts: {dict(other)}")
+        print(f"other verdicts: {dict(other)} (hung: stopped after --mutant-timeout "
+              f"{args.mutant_timeout:.0f} s; not counted in the share)")
+        for name in sorted(hung):
+            print(f"  hung: {name}")
     survivors = sorted(n for n, v in verdicts.items() if v == "survived")
     if survivors:
         print("\nsurvived (inspect with `mutmut show NAME` in the work folder):")

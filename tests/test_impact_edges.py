@@ -55,7 +55,9 @@ def test_town_and_regional_comparison_includes_regional_districts() -> None:
     panel = small_panel().assign(seda_gcs_eb=lambda p: p["m"])
     codes = {}
     for comparison in ("never_town", "never_town_regional"):
-        design = impact.Design("d", cohorts=(2013,), comparison=comparison, baseline_years=(2012, 2012))
+        # near_miss_n=1: were the comparison misread as the near-miss rule, it would keep one district.
+        design = impact.Design("d", cohorts=(2013,), comparison=comparison, near_miss_n=1,
+                               baseline_years=(2012, 2012))
         codes[comparison] = sorted(impact.build_sample(panel, "m", design)["district_code"].unique())
     # Town districts never designated (C, D) with the 2013 cohort (A); B (cohort 2018) and the charter never.
     assert codes["never_town"] == ["0010011", "0030011", "0040011"]

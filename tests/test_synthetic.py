@@ -261,6 +261,7 @@ def test_synthetic_study_skips_outcomes_with_too_few_pre_years():
     assert not ok.skipped and ok.n_pre == 5 and ok.n_donors == 2 and set(ok.fits) == {"sc", "sdid"}
     table = syn.summary_table({("0010011", "y"): ok, ("0010011", "z"): res})
     assert table["method"].tolist() == ["sc", "sdid", ""]
+    assert table["district_code"].tolist() == ["0010011"] * 3 and table["outcome"].tolist() == ["y", "y", "z"]
     assert table["skipped"].tolist() == ["", "", "2 pre-period years (fewer than 4)"]
     sdid = table.loc[table["method"] == "sdid"].iloc[0]
     assert sdid["p_placebo"] == sdid["p_effect"]

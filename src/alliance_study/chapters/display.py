@@ -6,7 +6,7 @@ that appears in prose goes through :func:`glue` so the book never carries a type
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -327,6 +327,22 @@ def glue_facts(facts: Mapping[str, Any]) -> None:
     """
     for name, value in facts.items():
         glue(name, value)
+
+
+def name_list(names: Sequence[str], empty: str = "none") -> str:
+    """Items joined for a sentence: ``a``, ``a and b``, ``a, b and c``; ``empty`` for none.
+
+    Examples
+    --------
+    >>> name_list(["Hartford", "New Haven", "Bridgeport"])
+    'Hartford, New Haven and Bridgeport'
+    >>> name_list([])
+    'none'
+    """
+    names = list(names)
+    if not names:
+        return empty
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def format_number(value: Any, fmt: str, missing: str = "not available") -> str:

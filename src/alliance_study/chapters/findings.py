@@ -25,20 +25,13 @@ from alliance_study.analysis import describe
 from alliance_study.analysis import money as money_analysis
 from alliance_study.analysis.money import Estimate
 
-from .display import format_money, format_per_pupil
+from .display import format_money, format_per_pupil, name_list
 from .money import MoneyResults, crowd_out_others, intervals_disagree, pass_through_class
 
 #: A district is "almost surely" in the top group when it is there in at least this share of the bootstrap
 #: draws, and "more likely than not" above :data:`LIKELY_SHARE` (the improvement chapter's thresholds).
 SURE_SHARE = 0.90
 LIKELY_SHARE = 0.50
-
-
-def _name_list(names: Sequence[str]) -> str:
-    names = list(names)
-    if not names:
-        return "none"
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def money_facts(funding: pd.DataFrame) -> dict[str, str]:
@@ -226,11 +219,11 @@ def improvement_facts(p_top: Mapping[str, float], names: Mapping[str, str], top:
         (c for c, p in shown.items() if p >= SURE_SHARE and c not in top), key=lambda c: -shown[c])
     n_likely = sum(p > LIKELY_SHARE for p in shown.values())
     return {
-        "top_names": _name_list([names[c] for c in top]),
+        "top_names": name_list([names[c] for c in top]),
         "n_ranked": len(shown),
         "top_n": top_n,
         "n_sure": len(sure),
-        "sure_names": _name_list([names[c] for c in sure]),
+        "sure_names": name_list([names[c] for c in sure]),
         "n_likely": n_likely,
         "expected_in_top": f"{expected_in_top:.1f}",
         "certainty": certainty_sentence(len(sure), n_likely, top_n),

@@ -18,6 +18,7 @@ import pandas as pd
 
 from alliance_study.analysis import improvement as im
 from alliance_study.chapters import display
+from alliance_study.chapters.display import name_list
 from alliance_study.data import memo
 
 #: A district in the top group in at least this share of the specifications counts as stable.
@@ -32,14 +33,6 @@ NUMBER_WORDS = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten
 def short_name(name: object) -> str:
     """A district's name without "School District" (``Hartford School District`` -> ``Hartford``)."""
     return str(name).replace(" School District", "").strip()
-
-
-def name_list(names: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``; ``none`` for an empty list."""
-    names = list(names)
-    if not names:
-        return "none"
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 @dataclass

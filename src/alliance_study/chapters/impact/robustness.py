@@ -339,7 +339,7 @@ def heterogeneity_text(split: str, groups: Sequence[str], estimates: Sequence[st
     if p_equal >= ALPHA:
         return f"no detectable difference by {split} ({p_phrase(p_equal)})"
     pairs = [f"{e} for {g}" for g, e in zip(groups, estimates, strict=True)]
-    listed = pairs[0] if len(pairs) == 1 else ", ".join(pairs[:-1]) + " and " + pairs[-1]
+    listed = display.name_list(pairs)
     return f"the effects differ by {split} ({p_phrase(p_equal)}): {listed}"
 
 

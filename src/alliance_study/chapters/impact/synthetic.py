@@ -18,6 +18,7 @@ from alliance_study.analysis.impact import synthetic as syn
 from alliance_study.analysis.impact.designs import add_analysis_columns, baseline_values
 from alliance_study.chapters import display
 from alliance_study.chapters.impact.prose import format_p, outcome_digits
+from alliance_study.chapters.impact.tables import OUTCOME_SHORT
 
 #: Units of each outcome's effects in prose.
 OUTCOME_UNITS: dict[str, str] = {
@@ -35,15 +36,6 @@ OUTCOME_NAMES: dict[str, str] = {
     "grad_rate": "graduation",
     "chronic_absent_rate": "chronic absenteeism",
     "suspension_rate": "suspensions",
-}
-
-#: Short outcome labels for tables and figure titles.
-OUTCOME_SHORT: dict[str, str] = {
-    "seda_gcs_eb": "SEDA (grade levels)",
-    "achievement_index": "Achievement index (z)",
-    "grad_rate": "Graduation rate (pp)",
-    "chronic_absent_rate": "Chronic absenteeism (pp)",
-    "suspension_rate": "Suspension rate (pp)",
 }
 
 #: Method names in tables.
@@ -207,15 +199,12 @@ def row_verdict(row: Mapping[str, Any], alpha: float = ALPHA) -> str:
     return "higher than placebos" if row["estimate"] > 0 else "lower than placebos"
 
 
+def _names(items: Sequence[str]) -> str:
+    return display.name_list(items, empty="")
+
+
 def _fmt(value: float, digits: int) -> str:
     return display.format_number(value, f",.{digits}f")
-
-
-def _join(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def outcome_judgement(
@@ -245,7 +234,7 @@ def outcome_judgement(
     ]
     if poor:
         text += (
-            f"; the synthetic path misses the pre-designation outcomes of {_join(poor)} by more than "
+            f"; the synthetic path misses the pre-designation outcomes of {_names(poor)} by more than "
             f"{POOR_FIT_SHARE:.0%} of the spread among donors, so no effect is claimed there"
         )
     if sig.empty:
@@ -269,7 +258,7 @@ def outcome_judgement(
         for _, r in sig.iterrows()
     ]
     return text + (
-        f"; {_join(parts)} {'lies' if len(parts) == 1 else 'lie'} outside the placebo "
+        f"; {_names(parts)} {'lies' if len(parts) == 1 else 'lie'} outside the placebo "
         f"distribution at the {alpha:.0%} level."
     )
 
@@ -321,7 +310,7 @@ def sc_fit_text(table: pd.DataFrame, names: Mapping[str, str]) -> str:
             f"Classic synthetic control fits all {len(rows)} district-outcome pairs (pre-period errors "
             f"{spread})"
         )
-    bad = _join(
+    bad = _names(
         sorted({names.get(c, c) for c, q in zip(rows["district_code"], quality, strict=True) if q == "poor"})
     )
     return (
@@ -339,7 +328,7 @@ def skipped_text(table: pd.DataFrame, min_pre_years: int) -> str:
         f"{OUTCOME_NAMES.get(r['outcome'], r['outcome'])} ({int(r['n_pre'])})" for _, r in rows.iterrows()
     ]
     text = (
-        f"{_join(parts)} {'has' if len(parts) == 1 else 'have'} fewer than {min_pre_years} years before "
+        f"{_names(parts)} {'has' if len(parts) == 1 else 'have'} fewer than {min_pre_years} years before "
         f"designation (counts in brackets) and {'is' if len(parts) == 1 else 'are'} not estimated"
     )
     return text[0].upper() + text[1:]
@@ -406,7 +395,7 @@ def se_text(table: pd.DataFrame) -> str:
         same &= bool(np.isclose(lo, hi))
         value = _fmt(lo, d) if np.isclose(lo, hi) else f"{_fmt(lo, d)} to {_fmt(hi, d)}"
         parts.append(f"{value} {unit} for {OUTCOME_NAMES.get(outcome, outcome)}")
-    text = f"The placebo standard error is {_join(parts)}"
+    text = f"The placebo standard error is {_names(parts)}"
     if same:
         text += ", the same for every district because it is computed from the donors alone"
     return text
@@ -437,7 +426,7 @@ def facts(analysis: SyntheticAnalysis) -> dict[str, str]:
     dist, don = ctx.loc[ctx["group"] == "district"], ctx.loc[ctx["group"] == "donor"]
     never = ctx.loc[ctx["group"] != "district"]
     out: dict[str, str] = {
-        "syn_districts": _join(names),
+        "syn_districts": _names(names),
         "syn_n_districts": str(len(names)),
         "syn_n_donors": str(len(a.donors)),
         "syn_min_p": f"1/{len(a.donors) + 1} = {format_p(1 / (len(a.donors) + 1))}",
